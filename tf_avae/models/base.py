@@ -1,0 +1,188 @@
+"""The one base class every model derives from.
+
+It owns the encoder and decoder, the seed, the metric trackers, `train_step` / `test_step`, the
+loss scaling that keeps distributed gradients equal to single-device ones, input checks and
+`get_config`. A model subclass only says how its per-example loss terms are computed
+(`compute_loss_terms`), using the shared building blocks below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_avae import objectives, rng
+from tf_avae.networks.base import GaussianEncoder, ImageDecoder
+from tf_avae.validation import check_image_array, check_non_negative, check_open_interval, check_tensor_image_spec
+
+
+class RepresentationModel(keras.Model):
+    """Base of VAE, AE, AAVAE, AVAE, SE, SE-AVAE and AVAE-SS.
+
+    Subclasses set `loss_term_names` (tracked besides the total `loss`) and implement
+    `compute_loss_terms(images, step, training) -> dict` of per-example tensors [B] with a
+    `"loss"` entry plus one entry per name in `loss_term_names`.
+
+    `call(images)` is deterministic: it returns the posterior mean, its log-variance and the
+    decoder mean at the posterior mean (the reconstruction).
+    """
+
+    loss_term_names: tuple[str, ...] = ("reconstruction", "kl")
+
+    def __init__(self, encoder: GaussianEncoder, decoder: ImageDecoder, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, GaussianEncoder):
+            raise TypeError(f"encoder must be a tf_avae GaussianEncoder; got {type(encoder).__name__}.")
+        if not isinstance(decoder, ImageDecoder):
+            raise TypeError(f"decoder must be a tf_avae ImageDecoder; got {type(decoder).__name__}.")
+        if tuple(encoder.image_shape) != tuple(decoder.image_shape):
+            raise ValueError(
+                f"decoder.image_shape {tuple(decoder.image_shape)} must equal encoder.image_shape "
+                f"{tuple(encoder.image_shape)}."
+            )
+        if encoder.latent_dim != decoder.latent_dim:
+            raise ValueError(
+                f"decoder.latent_dim ({decoder.latent_dim}) must equal encoder.latent_dim ({encoder.latent_dim})."
+            )
+        self.encoder = encoder.ensure_built()
+        self.decoder = decoder.ensure_built()
+        self.seed = int(seed)
+        self.image_shape = tuple(encoder.image_shape)
+        self.latent_dim = encoder.latent_dim
+        self._trackers = {
+            name: keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.loss_term_names)
+        }
+
+    def _finish_build(self):
+        """Runs one forward pass so every weight exists before `fit`, a strategy or an export."""
+        self(tf.zeros((1, *self.image_shape)), training=False)
+
+    # ----------------------------------------------------------------- public helpers
+    def encode(self, images, training=False):
+        """(mean, log_variance) of q(z|images)."""
+        return self.encoder(images, training=training)
+
+    def decode(self, latents, training=False):
+        """Decoder mean g(z)."""
+        return self.decoder(latents, training=training)
+
+    def call(self, images, training=False):
+        mean, log_variance = self.encoder(images, training=training)
+        return {"mean": mean, "log_variance": log_variance, "reconstruction": self.decoder(mean, training=training)}
+
+    # ----------------------------------------------------------------- loss building blocks
+    def sample_posterior(self, mean, log_variance, seed):
+        """z = mean + sigma * eps (reparameterised)."""
+        return mean + tf.exp(0.5 * log_variance) * rng.normal(tf.shape(mean), seed, mean.dtype)
+
+    def elbo_terms(self, encoder_input, target, step, training, beta):
+        """Negative-ELBO pieces for q(z|encoder_input) and p(target|z).
+
+        Returns (terms, state): terms holds per-example `reconstruction` (-log p(target|z)) and `kl`;
+        state holds `mean`, `log_variance`, `latents` and the decoder's `raw` outputs at z, which
+        the auxiliary terms of subclasses reuse.
+        """
+        mean, log_variance = self.encoder(encoder_input, training=training)
+        latents = self.sample_posterior(mean, log_variance, rng.step_seed(self.seed, step, rng.POSTERIOR_STREAM))
+        raw = self.decoder.raw_outputs(latents, training=training)
+        reconstruction = -self.decoder.log_prob(target, raw)
+        kl = objectives.gaussian_kl_to_standard_normal(mean, log_variance)
+        terms = {"reconstruction": reconstruction, "kl": kl, "loss": reconstruction + beta * kl}
+        state = {"mean": mean, "log_variance": log_variance, "latents": latents, "raw": raw}
+        return terms, state
+
+    def coupling_terms(self, mean, log_variance, auxiliary_images, rho, training):
+        """The smoothness terms of AVAE / SE for an auxiliary observation x~ (a constant input).
+
+        Returns per-example (-E[log p_rho(z'|z)], H[q(z'|x~)]); the loss adds the first and
+        subtracts the second. Gradients reach the encoder through both encodings.
+        """
+        mean_aux, log_variance_aux = self.encoder(auxiliary_images, training=training)
+        coupling = -objectives.expected_coupling_log_density(mean, log_variance, mean_aux, log_variance_aux, rho)
+        entropy = objectives.gaussian_entropy(log_variance_aux)
+        return coupling, entropy
+
+    def compute_loss_terms(self, images, step, training):
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- Keras steps
+    def _images_from(self, data):
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        if isinstance(images, dict):
+            raise TypeError("x must be a batch of images, not a dict; got keys " + str(sorted(images)))
+        check_tensor_image_spec("x", images.shape, images.dtype, self.image_shape)
+        return tf.cast(images, self.compute_dtype)
+
+    def trainable_parameters(self):
+        """The variables a train step updates (every model but AVAE-SS: all trainable ones)."""
+        return self.trainable_variables
+
+    def train_step(self, data):
+        images = self._images_from(data)
+        variables = self.trainable_parameters()
+        with tf.GradientTape() as tape:
+            terms = self.compute_loss_terms(images, self.optimizer.iterations, training=True)
+            loss = tf.reduce_mean(tf.cast(terms["loss"], tf.float32))
+            # Each replica holds 1/R of the global batch and the optimizer sums replica gradients:
+            # dividing by R makes the summed gradient that of the global-batch mean.
+            scaled = loss / tf.cast(self.distribute_strategy.num_replicas_in_sync, loss.dtype)
+            scaled = self.optimizer.scale_loss(scaled)
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        images = self._images_from(data)
+        # Evaluation noise comes from its own stream; it does not advance the training counter.
+        step = -1 - tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None else -1
+        terms = self.compute_loss_terms(images, step, training=False)
+        return self._update_trackers(terms)
+
+    def _update_trackers(self, terms):
+        for name, tracker in self._trackers.items():
+            tracker.update_state(tf.cast(terms[name], tf.float32))
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    # ----------------------------------------------------------------- boundary checks
+    def _checked_inputs(self, x):
+        if isinstance(x, np.ndarray) or (tf.is_tensor(x) and not isinstance(x, tf.data.Dataset)):
+            return check_image_array("x", np.asarray(x), self.image_shape)
+        return x
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        return super().fit(self._checked_inputs(x), y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        return super().evaluate(self._checked_inputs(x), y, *args, **kwargs)
+
+    # ----------------------------------------------------------------- serialisation
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder", "augmentation"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def check_beta(beta) -> float:
+    return check_non_negative("beta", beta)
+
+
+def check_rho(rho, name: str = "rho") -> float:
+    return check_open_interval(name, rho, -1.0, 1.0)
