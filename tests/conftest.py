@@ -18,3 +18,18 @@ try:
     )
 except RuntimeError:  # already initialised by an earlier import: keep whatever exists
     pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session.
+
+    Several strategy objects in one process collide on TensorFlow's collective instance keys
+    ("Shape mismatch in the collective instance"), so tests share this one.
+    """
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) >= 2, "the CPU should have been split into two logical devices"
+    return tf.distribute.MirroredStrategy(devices[:2])

@@ -82,8 +82,9 @@ class ImageDecoder(keras.Model):
 
     def ensure_built(self):
         """Creates every weight (the likelihood's too) by decoding one latent vector."""
-        if not self.built:
+        if not self.likelihood.built:
             self.likelihood.build()
+        if not self.built:
             self(tf.zeros((1, self.latent_dim)), training=False)
         return self
 

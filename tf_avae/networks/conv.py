@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keras
 
+from tf_avae.networks.normalization import SyncBatchNormalization
 from tf_avae.networks.base import GaussianEncoder, ImageDecoder
 from tf_avae.validation import check_positive_int
 
@@ -35,9 +36,8 @@ def _check_divisible(image_shape, filters):
 
 
 def _normalisation(batch_norm, name):
-    # synchronized=True: under a tf.distribute strategy the batch statistics are all-reduced across
-    # replicas, so a distributed step normalises exactly as a single-device step on the whole batch.
-    return keras.layers.BatchNormalization(synchronized=True, name=name) if batch_norm else None
+    # Statistics are all-reduced across replicas, so distributed steps equal single-device ones.
+    return SyncBatchNormalization(name=name) if batch_norm else None
 
 
 @keras.saving.register_keras_serializable(package="tf_avae")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import keras
 
+from tf_avae.networks.normalization import SyncBatchNormalization
 from tf_avae.networks.base import GaussianEncoder, ImageDecoder
 from tf_avae.validation import check_positive_int
 
 
 def _bn(name):
-    # synchronized=True keeps distributed steps identical to single-device ones (batch statistics
-    # are all-reduced across replicas under a tf.distribute strategy).
-    return keras.layers.BatchNormalization(synchronized=True, name=name)
+    # Statistics are all-reduced across replicas, so distributed steps equal single-device ones.
+    return SyncBatchNormalization(name=name)
 
 
 class _BasicBlock(keras.layers.Layer):

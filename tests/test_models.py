@@ -1,0 +1,165 @@
+"""Model behaviour: gradient flow, what each part is fed, round trips, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from tf_avae import models
+
+
+def _gradients(model, batch, step=3):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.compute_loss_terms(tf.constant(batch), tf.constant(step, tf.int64), training=True)["loss"])
+    variables = model.encoder.trainable_variables + model.decoder.trainable_variables
+    grads = tape.gradient(loss, variables)
+    n = len(model.encoder.trainable_variables)
+    return grads[:n], grads[n:]
+
+
+@pytest.mark.parametrize("delusion", ["sample", "mean"])
+def test_avae_delusion_terms_reach_the_encoder_only(delusion):
+    encoder, decoder = helpers.networks("conv")
+    avae = models.AVAE(encoder, decoder, rho=0.9, beta=1.0, delusion=delusion, seed=5)
+    vae = models.VAE(encoder, decoder, beta=1.0, seed=5)  # same weights, same seed -> same sampled z
+    batch = helpers.images(6)
+    enc_avae, dec_avae = _gradients(avae, batch)
+    enc_vae, dec_vae = _gradients(vae, batch)
+    for g_avae, g_vae in zip(dec_avae, dec_vae):
+        np.testing.assert_allclose(g_avae.numpy(), g_vae.numpy(), rtol=1e-5, atol=1e-6)
+    differences = [float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(enc_avae, enc_vae)]
+    assert max(differences) > 1e-3
+
+
+def test_avae_loss_is_vae_loss_plus_coupling_minus_entropy_from_the_encoders_outputs():
+    encoder, decoder = helpers.networks("mlp")
+    avae = models.AVAE(encoder, decoder, rho=0.8, beta=0.5, delusion="mean", seed=2)
+    batch = helpers.images(4)
+    terms = helpers.loss_terms_at(avae, batch)
+    # independent recomputation in numpy from the networks' outputs
+    mean, log_var = (t.numpy() for t in encoder(batch))
+    np.testing.assert_allclose(terms["loss"], terms["reconstruction"] + 0.5 * terms["kl"]
+                               + terms["delusion_coupling"] - terms["delusion_entropy"], rtol=1e-5)
+    kl = 0.5 * (np.exp(log_var) + mean**2 - 1 - log_var).sum(-1)
+    np.testing.assert_allclose(terms["kl"], kl, rtol=1e-4)
+    assert np.all(np.isfinite(terms["delusion_coupling"]))
+
+
+def test_avae_sample_delusion_adds_observation_noise_and_mean_delusion_does_not():
+    from tf_avae.models.avae import delusion_images
+
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    model = models.AVAE(encoder, decoder, seed=0)
+    raw = decoder.raw_outputs(tf.zeros((2000, 8)))
+    mean_image = delusion_images(model, raw, tf.constant(0, tf.int64), "mean").numpy()
+    sample = delusion_images(model, raw, tf.constant(0, tf.int64), "sample").numpy()
+    np.testing.assert_allclose(mean_image, tf.sigmoid(raw).numpy(), rtol=1e-6)
+    residual = sample - mean_image
+    assert abs(residual.mean()) < 0.01 and abs(residual.var() - 0.5) < 0.01
+
+
+class Recorder(keras.layers.Layer):
+    """Records the last tensor it was given (a test probe wrapped around a network input)."""
+
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="seen")
+
+    def call(self, x):
+        self.seen.assign(x)
+        return x
+
+
+def test_aavae_feeds_the_encoder_the_augmented_image_and_scores_the_original():
+    encoder, decoder = helpers.networks("mlp")
+    batch = helpers.images(4)
+    model = models.AAVAE(encoder, decoder, augmentation=helpers.Shift(0.25), seed=0)
+    encoder_probe, target_probe = Recorder(batch.shape), Recorder(batch.shape)
+    original_call, original_log_prob = encoder.call, decoder.log_prob
+    encoder.call = lambda x, training=None: original_call(encoder_probe(x), training=training)
+    decoder.log_prob = lambda x, raw: original_log_prob(target_probe(x), raw)
+    helpers.compiled(model)
+    model.train_on_batch(batch)
+    np.testing.assert_allclose(encoder_probe.seen.numpy(), batch + 0.25, rtol=1e-6)
+    np.testing.assert_allclose(target_probe.seen.numpy(), batch, rtol=1e-6)
+
+
+def test_aavae_with_simclr_augmentation_reconstructs_the_original():
+    model = helpers.make_model("AAVAE", "mlp")
+    batch = helpers.images(4)
+    augmented = model.augmentation(batch, training=True).numpy()
+    assert np.abs(augmented - batch).max() > 0.05  # the encoder input really changes
+    vae = models.VAE(model.encoder, model.decoder, beta=0.0, seed=model.seed)
+    # with the augmentation switched off (training=False) the AAVAE loss is the beta=0 VAE loss
+    np.testing.assert_allclose(helpers.loss_terms_at(model, batch)["loss"],
+                               helpers.loss_terms_at(vae, batch)["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(helpers.MODEL_FACTORIES))
+def test_every_model_survives_keras_save_and_load(name, tmp_path):
+    model = helpers.compiled(helpers.make_model(name))
+    batch = helpers.images(8)
+    model.fit(batch, batch_size=4, epochs=1, verbose=0)
+    reloaded = helpers.save_and_reload(model, tmp_path / f"{name}.keras")
+    assert type(reloaded) is type(model)
+    for key, value in model(batch).items():
+        np.testing.assert_array_equal(reloaded(batch)[key].numpy(), value.numpy())
+    before, after = helpers.loss_terms_at(model, batch, step=7), helpers.loss_terms_at(reloaded, batch, step=7)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+    assert reloaded.get_config()["seed"] == model.get_config()["seed"]
+
+
+def test_same_seed_repeats_training_and_another_seed_does_not():
+    batch = helpers.images(16)
+
+    def trained(seed):
+        keras.utils.set_random_seed(0)  # same initial weights
+        encoder, decoder = helpers.networks("mlp")
+        model = helpers.compiled(models.VAE(encoder, decoder, seed=seed))
+        model.fit(batch, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        return np.concatenate([w.ravel() for w in model.get_weights()])
+
+    np.testing.assert_array_equal(trained(1), trained(1))
+    assert np.abs(trained(1) - trained(2)).max() > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rho": 1.0}, "rho"), ({"rho": -1.5}, "rho"), ({"beta": -0.1}, "beta"), ({"delusion": "noise"}, "delusion"),
+    ({"rho": float("nan")}, "rho"),
+])
+def test_bad_hyperparameters_are_rejected_by_name(kwargs, message):
+    encoder, decoder = helpers.networks("mlp")
+    with pytest.raises((ValueError, TypeError), match=message):
+        models.AVAE(encoder, decoder, **kwargs)
+
+
+def test_mismatched_networks_are_rejected():
+    encoder, _ = helpers.networks("mlp")
+    _, decoder = helpers.networks("mlp", image_shape=(28, 28, 1))
+    with pytest.raises(ValueError, match="image_shape"):
+        models.VAE(encoder, decoder)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((4, 28, 28), np.float32), "rank 4"),
+    (np.zeros((4, 32, 32, 3), np.float32), r"\(28, 28, 3\)"),
+    (np.zeros((4, 28, 28, 3), np.uint8), "float"),
+    (np.full((4, 28, 28, 3), np.nan, np.float32), "NaN"),
+    (np.full((4, 28, 28, 3), 2.0, np.float32), r"\[0, 1\]"),
+])
+def test_bad_images_are_rejected_before_any_step(bad, message):
+    model = helpers.compiled(helpers.make_model("VAE", "mlp"))
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises((ValueError, TypeError), match=message):
+        model.fit(bad, batch_size=2, epochs=1, verbose=0)
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_wrong_image_size_in_a_dataset_fails_when_the_step_is_traced():
+    model = helpers.compiled(helpers.make_model("VAE", "mlp"))
+    dataset = tf.data.Dataset.from_tensor_slices(np.zeros((4, 32, 32, 3), np.float32)).batch(2)
+    with pytest.raises(ValueError, match=r"x must have images of shape \(28, 28, 3\)"):
+        model.fit(dataset, epochs=1, verbose=0)
