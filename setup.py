@@ -26,6 +26,7 @@ setup(
         "scipy>=1.11",
         "scikit-learn>=1.4",
         "matplotlib>=3.8",
+        "tensorboard>=2.21,<2.22",
     ],
     extras_require={
         "test": [
