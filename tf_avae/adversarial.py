@@ -43,7 +43,8 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from tf_avae.validation import check_choice, check_non_negative, check_positive, check_positive_int
+from tf_avae import objectives
+from tf_avae.validation import check_choice, check_finite, check_non_negative, check_positive, check_positive_int
 
 __all__ = [
     "pgd_attack",
@@ -83,26 +84,13 @@ def _normalise_norm(norm: Any) -> str | int:
 
 
 def _check_clip_range(clip_min: Any, clip_max: Any) -> tuple[float | None, float | None]:
-    low = None if clip_min is None else _check_finite("clip_min", clip_min)
-    high = None if clip_max is None else _check_finite("clip_max", clip_max)
+    low = None if clip_min is None else check_finite("clip_min", clip_min)
+    high = None if clip_max is None else check_finite("clip_max", clip_max)
     if low is not None and high is not None and not low < high:
         raise ValueError(
             f"clip_min must be < clip_max (the valid input range); got clip_min={clip_min!r}, clip_max={clip_max!r}."
         )
     return low, high
-
-
-def _check_finite(name: str, value: Any) -> float:
-    # Like validation's number parsing, for a bound that may have either sign.
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number; got {value!r}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number; got {value!r} of type {type(value).__name__}.") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite; got {value!r}.")
-    return number
 
 
 def _check_attack_args(epsilon, step_size, num_steps, norm, clip_min, clip_max):
@@ -322,14 +310,15 @@ def encoding_distance_objective(
     """
     if not callable(encode_fn):
         raise TypeError(f"encode_fn must be callable (x -> (mean, log_variance)); got {encode_fn!r}.")
-    reference_mean, reference_sigma = _gaussian_parameters(encode_fn, _as_input("x_reference", x_reference))
+    reference_mean, reference_log_variance = _gaussian_parameters(encode_fn, _as_input("x_reference", x_reference))
     reference_mean = tf.stop_gradient(reference_mean)
-    reference_sigma = tf.stop_gradient(reference_sigma)
+    reference_log_variance = tf.stop_gradient(reference_log_variance)
 
     def objective(x):
-        mean, sigma = _gaussian_parameters(encode_fn, x)
-        squared = tf.square(mean - reference_mean) + tf.square(sigma - reference_sigma)
-        return tf.reduce_sum(tf.reshape(squared, [tf.shape(squared)[0], -1]), axis=1)
+        mean, log_variance = _gaussian_parameters(encode_fn, x)
+        return objectives.squared_wasserstein2_diagonal_gaussians(
+            mean, log_variance, reference_mean, reference_log_variance
+        )
 
     return objective
 
@@ -342,9 +331,7 @@ def _gaussian_parameters(encode_fn, x):
         raise TypeError(
             f"encode_fn must return (mean, log_variance); got {type(outputs).__name__} instead."
         ) from None
-    mean = tf.cast(mean, tf.float32)
-    sigma = tf.exp(0.5 * tf.cast(log_variance, tf.float32))
-    return mean, sigma
+    return tf.cast(mean, tf.float32), tf.cast(log_variance, tf.float32)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -112,6 +112,11 @@ def check_tensor_image_spec(name: str, shape: Sequence[Any], dtype: Any, image_s
         )
 
 
+def check_finite(name: str, value: Any) -> float:
+    """Returns ``float(value)`` for a finite real number of either sign; raises otherwise."""
+    return _as_finite_number(name, value)
+
+
 def _as_finite_number(name: str, value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a number; got {value!r}.")
