@@ -58,6 +58,8 @@ MODEL_FACTORIES = {
     "AAVAE": lambda e, d: models.AAVAE(e, d, augmentation=_augmentation(), seed=1),
     "AVAE": lambda e, d: models.AVAE(e, d, rho=0.9, seed=1),
     "AVAE_mean": lambda e, d: models.AVAE(e, d, rho=0.9, delusion="mean", seed=1),
+    "SE": lambda e, d: models.SmoothEncoder(e, d, epsilon=0.1, pgd_steps=2, rho=0.9, seed=1),
+    "SEAVAE": lambda e, d: models.SEAVAE(e, d, rho=0.9, se_rho=0.8, epsilon=0.1, pgd_steps=2, seed=1),
 }
 
 

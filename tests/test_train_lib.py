@@ -145,3 +145,20 @@ def test_train_cli_rejects_an_unknown_key_before_training(tmp_path):
     assert result.returncode != 0
     assert "no_such_key" in result.stderr
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_avae_ss_config_post_trains_a_vae_workdir_without_reading_data(smoke_vae_workdir, tmp_path, monkeypatch):
+    from tf_avae import data
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("AVAE-SS must not read a dataset")
+
+    monkeypatch.setattr(data, "build_dataset", no_data)
+    config = load_config(ROOT / "configs" / "avae_ss_color_mnist.py", "smoke")
+    config.model.vae_workdir = str(smoke_vae_workdir)
+    model = train_lib.train(config, tmp_path)
+    vae = train_lib.load_model(smoke_vae_workdir)
+    for before, after in zip(vae.decoder.get_weights(), model.decoder.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert any(np.abs(b - a).max() > 0 for b, a in zip(vae.encoder.get_weights(), model.encoder.get_weights()))
+    assert isinstance(train_lib.load_model(tmp_path), models.AVAESS)

@@ -87,7 +87,8 @@ class RepresentationModel(keras.Model):
         """
         mean, log_variance = self.encoder(encoder_input, training=training)
         latents = self.sample_posterior(mean, log_variance, rng.step_seed(self.seed, step, rng.POSTERIOR_STREAM))
-        raw = self.decoder.raw_outputs(latents, training=training)
+        # A frozen decoder (AVAE-SS) runs in inference mode: its batch statistics never move.
+        raw = self.decoder.raw_outputs(latents, training=training and self.decoder.trainable)
         reconstruction = -self.decoder.log_prob(target, raw)
         kl = objectives.gaussian_kl_to_standard_normal(mean, log_variance)
         terms = {"reconstruction": reconstruction, "kl": kl, "loss": reconstruction + beta * kl}
@@ -120,11 +121,19 @@ class RepresentationModel(keras.Model):
         """The variables a train step updates (every model but AVAE-SS: all trainable ones)."""
         return self.trainable_variables
 
+    def batch_images(self, data, step, training):
+        """The images a step trains on: by default the `x` of the batch Keras hands the step.
+
+        AVAE-SS overrides this to draw its batch from its frozen decoder instead.
+        """
+        return self._images_from(data)
+
     def train_step(self, data):
-        images = self._images_from(data)
+        step = self.optimizer.iterations
+        images = self.batch_images(data, step, training=True)
         variables = self.trainable_parameters()
         with tf.GradientTape() as tape:
-            terms = self.compute_loss_terms(images, self.optimizer.iterations, training=True)
+            terms = self.compute_loss_terms(images, step, training=True)
             loss = tf.reduce_mean(tf.cast(terms["loss"], tf.float32))
             # Each replica holds 1/R of the global batch and the optimizer sums replica gradients:
             # dividing by R makes the summed gradient that of the global-batch mean.
@@ -135,9 +144,9 @@ class RepresentationModel(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        images = self._images_from(data)
-        # Evaluation noise comes from its own stream; it does not advance the training counter.
+        # Evaluation noise uses negative step numbers, apart from every training step's noise.
         step = -1 - tf.cast(self.optimizer.iterations, tf.int64) if self.optimizer is not None else -1
+        images = self.batch_images(data, step, training=False)
         terms = self.compute_loss_terms(images, step, training=False)
         return self._update_trackers(terms)
 
