@@ -429,14 +429,8 @@ def test_compiled_correctness_fn_serves_any_batch_size(digits_model):
         assert out.shape == (n,) and out.dtype == tf.bool
 
 
-def _mirrored_strategy():
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "conftest should split the CPU into two logical devices"
-    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
-
-
-def test_inside_strategy_run():
-    strategy = _mirrored_strategy()
+def test_inside_strategy_run(mirrored_strategy):
+    strategy = mirrored_strategy
     with strategy.scope():
         encoder = _gaussian_encoder()
         classifier = _small_convnet()
@@ -496,8 +490,8 @@ class _TinySmoothEncoder(keras.Model):
         }
 
 
-def test_inside_keras_train_step_under_mirrored_strategy():
-    strategy = _mirrored_strategy()
+def test_inside_keras_train_step_under_mirrored_strategy(mirrored_strategy):
+    strategy = mirrored_strategy
     with strategy.scope():
         model = _TinySmoothEncoder(eps=0.1)
         model(tf.zeros((1, 8, 8, 3)))

@@ -1,29 +1,46 @@
-"""Config -> strategy, data, model, fit, saved model. Used by `scripts/train.py`.
+"""Config -> strategy, data, model, fit, checkpoints, saved model. Used by `scripts/train.py`.
 
 A workdir holds:
     config.json      the resolved config of the run
     model.keras      the trained model (written atomically, only from a finite loss)
-    history.json     per-epoch metrics
+    history.json     per-epoch metrics, training seconds, steps
     tensorboard/     TensorBoard event files
+    checkpoints/     ckpt-<step>/ (weights + optimizer state + step, verified by a SHA-256 manifest),
+                     the `train.keep_checkpoints` most recent; see tf_avae/checkpointing.py
+    eval.json        (written by the evaluation suite) carried into exports as assets/card.json
+
+`train(config, workdir, resume=True)` (what scripts/train.py does) continues from the newest
+complete checkpoint. A resumed run reproduces the uninterrupted one: the model's random draws are
+stateless functions of (seed, step), and the data stream is the same seeded stream with the
+consumed batches skipped.
+
+Under `tf.distribute.MultiWorkerMirroredStrategy` (TF_CONFIG naming several workers, or
+`train.strategy=multi_worker`) every worker runs the same command; only the chief writes into the
+workdir, the others write into a temporary directory that is deleted at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import json
 import math
 import os
 import pathlib
+import shutil
 import tempfile
 import time
 from typing import Any, Callable
 
 import keras
 import ml_collections
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from ml_collections import config_dict
 
-from tf_avae import augment, data, models
+from tf_avae import augment, checkpointing, data, models
 from tf_avae.networks import build_networks
 from tf_avae.validation import check_choice, check_positive, check_positive_int
 
@@ -31,8 +48,11 @@ CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 TENSORBOARD_DIR = "tensorboard"
+CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
+EVAL_FILE = "eval.json"
 
-STRATEGIES = ("auto", "default", "mirrored")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+MIXED_PRECISION_POLICIES = (None, "mixed_float16", "mixed_bfloat16")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -75,6 +95,12 @@ def base_config() -> ml_collections.ConfigDict:
             "jit_compile": False,
             "verbose": 1,
             "eval_batches": 20,
+            # a checkpoint every this many steps (None: once per epoch) and at the end; the most
+            # recent `keep_checkpoints` are kept
+            "checkpoint_every_steps": config_dict.placeholder(int),
+            "keep_checkpoints": 3,
+            # None (float32), "mixed_float16" (loss scaling) or "mixed_bfloat16"
+            "mixed_precision": config_dict.placeholder(str),
         }
     )
     return config
@@ -183,13 +209,90 @@ def build_model(config: ml_collections.ConfigDict) -> keras.Model:
         raise TypeError(f"config.model has a key that model {name!r} does not take: {error}") from None
 
 
+def _tf_config_tasks() -> int:
+    """How many chief + worker tasks TF_CONFIG names (0 when it is unset)."""
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"TF_CONFIG is not a JSON object with a 'cluster' ({error}); got {raw[:200]!r}.") from None
+    return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """'auto': MirroredStrategy when more than one GPU is visible, else the default strategy."""
+    """The distribution strategy a config names.
+
+    'auto': MultiWorkerMirroredStrategy when TF_CONFIG names more than one worker, else
+    MirroredStrategy when more than one GPU is visible, else the default strategy.
+    'multi_worker': MultiWorkerMirroredStrategy (cluster from TF_CONFIG; one local worker without it).
+    """
     check_choice("train.strategy", name, STRATEGIES)
+    tasks = _tf_config_tasks()
+    if name == "multi_worker" or (name == "auto" and tasks > 1):
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"MultiWorkerMirroredStrategy must be created before TensorFlow runs any op in this process "
+                f"({error}); call train_lib.train before anything else, or use scripts/train.py."
+            ) from error
+    if tasks > 1:
+        logging.warning("TF_CONFIG names %d workers but train.strategy=%r: training on this worker alone.", tasks, name)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """Where this process sits in a (multi-worker) cluster."""
+
+    task_type: str | None = None
+    task_id: int = 0
+    num_workers: int = 1
+    is_chief: bool = True
+
+
+def worker_role(strategy: tf.distribute.Strategy) -> WorkerRole:
+    """The chief is the 'chief' task, or worker 0 when TF_CONFIG has no chief (as in the TF docs)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return WorkerRole()
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    task_type = resolver.task_type if resolver is not None else None
+    task_id = int(resolver.task_id or 0) if resolver is not None else 0
+    workers = max(1, len(spec.get("chief", [])) + len(spec.get("worker", [])))
+    is_chief = task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and "chief" not in spec)
+    return WorkerRole(task_type, task_id, workers, is_chief)
+
+
+def broadcast_from_chief(strategy: tf.distribute.Strategy, variables) -> None:
+    """Gives every worker the values replica 0 (the chief) holds: one all-reduce where only the
+    chief contributes. Used after the chief alone restored a checkpoint."""
+    variables = list(variables)
+    if not variables:
+        return
+
+    @tf.function
+    def step():
+        def replica_fn():
+            context = tf.distribute.get_replica_context()
+            first = tf.equal(context.replica_id_in_sync_group, 0)
+            values = []
+            for variable in variables:
+                value = tf.cast(tf.convert_to_tensor(variable), tf.float64)
+                values.append(tf.where(first, value, tf.zeros_like(value)))
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+        return strategy.run(replica_fn)
+
+    results = step()
+    for variable, value in zip(variables, results):
+        local = strategy.experimental_local_results(value)[0]
+        variable.assign(tf.cast(local, variable.dtype))
 
 
 def _check_train_config(config):
@@ -198,19 +301,32 @@ def _check_train_config(config):
     check_positive_int("train.steps_per_epoch", config.train.steps_per_epoch)
     check_positive("train.learning_rate", config.train.learning_rate)
     check_choice("train.verbose", config.train.verbose, (0, 1, 2))
+    check_choice("train.strategy", config.train.strategy, STRATEGIES)
+    train = config.train
+    if train.get("checkpoint_every_steps") is not None:
+        check_positive_int("train.checkpoint_every_steps", train.checkpoint_every_steps)
+    check_positive_int("train.keep_checkpoints", train.get("keep_checkpoints", 3))
+    check_choice("train.mixed_precision", train.get("mixed_precision"), MIXED_PRECISION_POLICIES)
     for key in ("limit", "eval_limit"):
         if config.data[key] is not None:
             check_positive_int(f"data.{key}", config.data[key])
 
 
-def build_datasets(config, model: keras.Model | None = None):
-    """(train dataset repeated forever, eval dataset or None). AVAE-SS reads no data: (None, None)."""
+def build_datasets(config, model: keras.Model | None = None, start_step: int = 0):
+    """(train dataset repeated forever, eval dataset or None). AVAE-SS reads no data: (None, None).
+
+    The training stream is one seeded sequence of batches (reshuffled every epoch, deterministic
+    for config.seed); `start_step` skips the first batches, so a run resumed at step k sees exactly
+    the batches k, k+1, ... that the uninterrupted run saw.
+    """
     if config.model.name == "avae_ss":
         return None, None
     train = data.build_dataset(
         config.data.name, config.data.train_split, config.train.batch_size, shuffle=True, seed=config.seed,
         limit=config.data.limit, repeat=True, drop_remainder=True,
     )
+    if start_step:
+        train = train.skip(int(start_step))
     evaluation = None
     if config.data.eval_split:
         evaluation = data.build_dataset(
@@ -244,10 +360,15 @@ def write_json(path, payload) -> None:
 
 
 def load_model(workdir) -> keras.Model:
+    """The workdir's trained model, rebuilt under the run's mixed-precision policy (if any)."""
     path = pathlib.Path(workdir) / MODEL_FILE
     if not path.exists():
         raise FileNotFoundError(f"No trained model at {path}: train one with scripts/train.py --workdir {workdir}.")
-    return keras.saving.load_model(path)
+    policy = None
+    if (pathlib.Path(workdir) / CONFIG_FILE).exists():
+        policy = load_config(workdir).get("train", {}).get("mixed_precision")
+    with global_dtype_policy(policy):
+        return keras.saving.load_model(path)
 
 
 # --------------------------------------------------------------------------- training
@@ -265,44 +386,234 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def train(config: ml_collections.ConfigDict, workdir, extra_callbacks=()) -> keras.Model:
-    """Trains the model a config describes; writes config, logs, history and model into workdir."""
-    _check_train_config(config)
-    check_workdir_config(workdir, config)
-    workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.train.strategy)
-    with strategy.scope():
-        model = build_model(config)
-        model.compile(optimizer=keras.optimizers.Adam(config.train.learning_rate),
-                      jit_compile=bool(config.train.jit_compile))
-    train_ds, eval_ds = build_datasets(config, model)
-    write_json(workdir / CONFIG_FILE, config_to_dict(config))
+def weights_fingerprint(model: keras.Model) -> str:
+    """SHA-256 of every model weight in order (dtype, shape, bytes; not the names, which Keras may
+    number differently in another process): equal iff the weights are bitwise equal."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        value = np.ascontiguousarray(keras.ops.convert_to_numpy(variable))
+        digest.update(f"{value.dtype}:{value.shape};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
-    epochs = max(1, math.ceil(config.train.num_steps / config.train.steps_per_epoch))
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Writes a checkpoint every `every` global steps, at every epoch end that is a multiple of
+    `every`, and at the last step; never from a non-finite loss or non-finite weights.
+
+    Epoch-end checkpoints are written after validation, so their metadata holds the metrics of
+    every completed epoch (a resumed run's history.json is then complete).
+    """
+
+    def __init__(self, manager, every: int, steps_per_epoch: int, total_steps: int, guard, history, meta):
+        super().__init__()
+        self.manager = manager
+        self.every = every
+        self.steps_per_epoch = steps_per_epoch
+        self.total_steps = total_steps
+        self.guard = guard
+        self.history = history  # key -> list, one entry per completed epoch (restored ones included)
+        self.meta = meta  # static part of every checkpoint's meta.json
+        self.seconds_before = float(meta.pop("seconds_before", 0.0))
+        self.started = time.perf_counter()
+        self.saved_steps: list[int] = []
+        self.refused_steps: list[int] = []
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        if step % self.every == 0 and step % self.steps_per_epoch != 0:
+            self._save(step, logs, epochs_done=step // self.steps_per_epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+        step = self._step()
+        if step % self.every == 0 or step >= self.total_steps:
+            self._save(step, logs, epochs_done=epoch + 1)
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def _save(self, step, logs, epochs_done):
+        loss = (logs or {}).get("loss")
+        finite_loss = loss is not None and math.isfinite(float(loss))
+        if self.guard.failed_at_step is not None or not finite_loss:
+            logging.warning("Not checkpointing step %d: the training loss is not finite (%s).", step, loss)
+            self.refused_steps.append(step)
+            return
+        if not checkpointing.all_finite(self.model.weights):
+            logging.warning("Not checkpointing step %d: some weights are NaN/Inf.", step)
+            self.refused_steps.append(step)
+            return
+        history = {key: values[:epochs_done] for key, values in self.history.items()}
+        meta = {**self.meta, "epoch": epochs_done, "loss": float(loss), "history": history, "seconds": self.seconds()}
+        path = self.manager.save(self.model, step, meta)
+        self.saved_steps.append(step)
+        logging.info("Checkpoint %s written.", path)
+
+
+def _adapt_to_multi_worker(model: keras.Model) -> None:
+    """Works around two Keras 3.15 failures of `fit` under MultiWorkerMirroredStrategy
+    (keras-team/keras#20585); per model instance, nothing global is patched.
+
+    1. fit/evaluate first reduce one distributed input batch across replicas to build the model
+       symbolically (`Trainer._maybe_symbolic_build`), which fails under this strategy ("Attempt
+       to convert a value (PerReplica...)"). Our models and optimizer are fully built before fit
+       (DESIGN.md section 5), so that step has nothing to do and is skipped.
+    2. The step outputs are reduced with `strategy.reduce("MEAN", value, axis=0)`, which fails for
+       the scalar metrics every train/test step returns ("Invalid reduction dimension 0 for input
+       with 0 dimensions"). The steps' scalars are returned as shape-[1] vectors instead, which that
+       reduce averages across workers into the same scalars.
+    """
+    unbuilt = [layer.name for layer in model._flatten_layers() if not layer.built]
+    if unbuilt or not model.optimizer.built:
+        raise RuntimeError(f"model parts {unbuilt} (or the optimizer) are not built before fit; build them first.")
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    train_step, test_step = model.train_step, model.test_step
+
+    def as_vectors(outputs):
+        return tf.nest.map_structure(lambda value: tf.reshape(value, [-1]), outputs)
+
+    model.train_step = lambda data: as_vectors(train_step(data))
+    model.test_step = lambda data: as_vectors(test_step(data))
+
+
+@contextlib.contextmanager
+def global_dtype_policy(policy: str | None):
+    """Sets Keras' global dtype policy for the block (None: leave it), then restores it.
+
+    The networks create their inner layers with the global policy, so a mixed-precision model must
+    be built *and reloaded* under its policy to compute as it did in training.
+    """
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build_compiled_model(config, strategy) -> keras.Model:
+    """Builds and compiles the model (under the config's mixed-precision policy), optimizer built."""
+    policy = config.train.get("mixed_precision")
+    with global_dtype_policy(policy):
+        with strategy.scope():
+            model = build_model(config)
+            optimizer = keras.optimizers.Adam(config.train.learning_rate)
+            if policy == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            model.compile(optimizer=optimizer, jit_compile=bool(config.train.jit_compile))
+            checkpointing.build_optimizer(model)
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                _adapt_to_multi_worker(model)
+    return model
+
+
+def train(config: ml_collections.ConfigDict, workdir, extra_callbacks=(), resume: bool = False) -> keras.Model:
+    """Trains the model a config describes; writes config, logs, checkpoints, history and model into workdir.
+
+    Args:
+      config: a resolved config (see `base_config`).
+      workdir: the run's directory; a workdir belongs to one config.
+      extra_callbacks: more Keras callbacks for `fit`.
+      resume: continue from the newest complete checkpoint in workdir/checkpoints (corrupt ones are
+        reported by name and skipped). False (the library default) trains from step 0; the CLI resumes.
+
+    Raises:
+      TrainingDivergedError: the loss became NaN/Inf (no model and no checkpoint is written from it).
+    """
+    _check_train_config(config)
+    strategy = make_strategy(config.train.strategy)  # first: a multi-worker strategy must precede any op
+    role = worker_role(strategy)
+    workdir = pathlib.Path(workdir)
+    if role.is_chief:
+        check_workdir_config(workdir, config)
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_dir = workdir
+    else:  # non-chief workers write (the collective-safe way) into a directory that is deleted
+        write_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"tf_avae_{role.task_type}{role.task_id}_"))
+    try:
+        return _train(config, workdir, write_dir, strategy, role, tuple(extra_callbacks), bool(resume))
+    finally:
+        if not role.is_chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) -> keras.Model:
+    keras.utils.set_random_seed(config.seed)
+    model = _build_compiled_model(config, strategy)
+    manager = checkpointing.CheckpointManager(write_dir / CHECKPOINT_DIR, keep=config.train.get("keep_checkpoints", 3))
+    manager.clean_stale_temporaries()
+    restored = manager.restore_latest(model) if (resume and role.is_chief) else None
+    if role.num_workers > 1:
+        broadcast_from_chief(strategy, [*model.weights, *model.optimizer.variables,
+                                        *checkpointing.rng_state_variables(model)])
+    start_step = int(model.optimizer.iterations.numpy())
+    if restored is not None:
+        if int(restored.meta.get("seed", config.seed)) != int(config.seed):
+            raise ValueError(f"checkpoint {restored.path} was written with seed {restored.meta.get('seed')}, "
+                             f"the config has seed {config.seed}.")
+        logging.info("Resuming from %s (step %d).", restored.path, start_step)
+    write_json(write_dir / CONFIG_FILE, config_to_dict(config))
+
+    steps_per_epoch = config.train.steps_per_epoch
+    epochs = max(1, math.ceil(config.train.num_steps / steps_per_epoch))
+    total_steps = epochs * steps_per_epoch
+    history = dict(restored.meta.get("history", {})) if restored is not None else {}
     guard = StopOnNonFiniteLoss()
+    checkpointer = CheckpointCallback(
+        manager, config.train.get("checkpoint_every_steps") or steps_per_epoch, steps_per_epoch, total_steps,
+        guard, history,
+        {"seed": int(config.seed), "model": config.model.name, "dataset": config.data.name,
+         "tf_avae_version": _package_version(), "seconds_before": restored.meta.get("seconds", 0.0) if restored else 0.0},
+    )
     callbacks = [
         guard,
-        keras.callbacks.TensorBoard(log_dir=str(workdir / TENSORBOARD_DIR), update_freq="epoch"),
+        keras.callbacks.TensorBoard(log_dir=str(write_dir / TENSORBOARD_DIR), update_freq="epoch"),
         *extra_callbacks,
+        checkpointer,  # last: it sees the weights after every other callback, and refuses NaN ones
     ]
-    logging.info("Training %s on %s for %d steps (%d epochs of %d) with %d replica(s); workdir %s",
-                 config.model.name, config.data.name, epochs * config.train.steps_per_epoch, epochs,
-                 config.train.steps_per_epoch, strategy.num_replicas_in_sync, workdir)
-    start = time.perf_counter()
-    history = model.fit(
-        train_ds, epochs=epochs, steps_per_epoch=config.train.steps_per_epoch,
-        validation_data=eval_ds, callbacks=callbacks, verbose=config.train.verbose, shuffle=False,
-    )
-    seconds = time.perf_counter() - start
+    # A resumed run first finishes its interrupted epoch, then runs the remaining whole epochs.
+    segments = []
+    epoch, offset = divmod(min(start_step, total_steps), steps_per_epoch)
+    if offset:
+        segments.append((epoch, epoch + 1, steps_per_epoch - offset))
+        epoch += 1
+    if epoch < epochs:
+        segments.append((epoch, epochs, steps_per_epoch))
+    logging.info("Training %s on %s for %d steps (%d epochs of %d) from step %d with %d replica(s) on %d worker(s); "
+                 "workdir %s", config.model.name, config.data.name, total_steps, epochs, steps_per_epoch, start_step,
+                 strategy.num_replicas_in_sync, role.num_workers, workdir)
+    for first_epoch, end_epoch, steps in segments:
+        step = int(model.optimizer.iterations.numpy())
+        train_ds, eval_ds = build_datasets(config, model, start_step=step)
+        model.fit(
+            train_ds, initial_epoch=first_epoch, epochs=end_epoch, steps_per_epoch=steps,
+            validation_data=eval_ds, callbacks=callbacks, verbose=config.train.verbose, shuffle=False,
+        )
+        if guard.failed_at_step is not None:
+            break
     if guard.failed_at_step is not None:
         raise TrainingDivergedError(
             f"The training loss became NaN/Inf at step {guard.failed_at_step}; training stopped and nothing was "
-            f"saved over {workdir / MODEL_FILE} (the last good model, if any, is intact). Try a lower "
-            f"train.learning_rate (now {config.train.learning_rate})."
+            f"saved over {workdir / MODEL_FILE} (the last good model, if any, is intact; checkpoints are only "
+            f"written from finite losses). Try a lower train.learning_rate (now {config.train.learning_rate})."
         )
-    write_atomically(workdir / MODEL_FILE, model.save)
-    write_json(workdir / HISTORY_FILE, {"history": history.history, "seconds": seconds,
-                                        "steps": int(model.optimizer.iterations.numpy())})
+    write_atomically(write_dir / MODEL_FILE, model.save)
+    write_json(write_dir / HISTORY_FILE, {
+        "history": history, "seconds": checkpointer.seconds(), "steps": int(model.optimizer.iterations.numpy()),
+        "resumed_from_step": start_step if restored is not None else None,
+        "skipped_checkpoints": manager.skipped, "weights_sha256": weights_fingerprint(model),
+    })
     return model
+
+
+def _package_version() -> str:
+    import tf_avae
+
+    return getattr(tf_avae, "__version__", "unknown")

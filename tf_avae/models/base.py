@@ -74,6 +74,10 @@ class RepresentationModel(keras.Model):
         return {"mean": mean, "log_variance": log_variance, "reconstruction": self.decoder(mean, training=training)}
 
     # ----------------------------------------------------------------- loss building blocks
+    def loss_precision(self, *tensors):
+        """Casts network outputs to the variable dtype (float32 under mixed precision) for the loss terms."""
+        return tuple(tf.cast(t, self.dtype) for t in tensors)
+
     def sample_posterior(self, mean, log_variance, seed):
         """z = mean + sigma * eps (reparameterised)."""
         return mean + tf.exp(0.5 * log_variance) * rng.normal(tf.shape(mean), seed, mean.dtype)
@@ -85,11 +89,11 @@ class RepresentationModel(keras.Model):
         state holds `mean`, `log_variance`, `latents` and the decoder's `raw` outputs at z, which
         the auxiliary terms of subclasses reuse.
         """
-        mean, log_variance = self.encoder(encoder_input, training=training)
+        mean, log_variance = self.loss_precision(*self.encoder(encoder_input, training=training))
         latents = self.sample_posterior(mean, log_variance, rng.step_seed(self.seed, step, rng.POSTERIOR_STREAM))
         # A frozen decoder (AVAE-SS) runs in inference mode: its batch statistics never move.
-        raw = self.decoder.raw_outputs(latents, training=training and self.decoder.trainable)
-        reconstruction = -self.decoder.log_prob(target, raw)
+        (raw,) = self.loss_precision(self.decoder.raw_outputs(latents, training=training and self.decoder.trainable))
+        reconstruction = -self.decoder.log_prob(self.loss_precision(target)[0], raw)
         kl = objectives.gaussian_kl_to_standard_normal(mean, log_variance)
         terms = {"reconstruction": reconstruction, "kl": kl, "loss": reconstruction + beta * kl}
         state = {"mean": mean, "log_variance": log_variance, "latents": latents, "raw": raw}
@@ -101,7 +105,7 @@ class RepresentationModel(keras.Model):
         Returns per-example (-E[log p_rho(z'|z)], H[q(z'|x~)]); the loss adds the first and
         subtracts the second. Gradients reach the encoder through both encodings.
         """
-        mean_aux, log_variance_aux = self.encoder(auxiliary_images, training=training)
+        mean_aux, log_variance_aux = self.loss_precision(*self.encoder(auxiliary_images, training=training))
         coupling = -objectives.expected_coupling_log_density(mean, log_variance, mean_aux, log_variance_aux, rho)
         entropy = objectives.gaussian_entropy(log_variance_aux)
         return coupling, entropy

@@ -36,5 +36,6 @@ class AE(RepresentationModel):
 
     def compute_loss_terms(self, images, step, training):
         mean, _ = self.encoder(images, training=training)
-        reconstruction = -self.decoder.log_prob(images, self.decoder.raw_outputs(mean, training=training))
+        raw, target = self.loss_precision(self.decoder.raw_outputs(mean, training=training), images)
+        reconstruction = -self.decoder.log_prob(target, raw)
         return {"loss": reconstruction, "reconstruction": reconstruction}
