@@ -29,6 +29,7 @@ import math
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import time
 from typing import Any, Callable
@@ -589,12 +590,14 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
     logging.info("Training %s on %s for %d steps (%d epochs of %d) from step %d with %d replica(s) on %d worker(s); "
                  "workdir %s", config.model.name, config.data.name, total_steps, epochs, steps_per_epoch, start_step,
                  strategy.num_replicas_in_sync, role.num_workers, workdir)
+    # A progress bar redrawn thousands of times floods a log file: off a terminal, one line per epoch.
+    verbose = 2 if config.train.verbose == 1 and not sys.stdout.isatty() else config.train.verbose
     for first_epoch, end_epoch, steps in segments:
         step = int(model.optimizer.iterations.numpy())
         train_ds, eval_ds = build_datasets(config, model, start_step=step)
         model.fit(
             train_ds, initial_epoch=first_epoch, epochs=end_epoch, steps_per_epoch=steps,
-            validation_data=eval_ds, callbacks=callbacks, verbose=config.train.verbose, shuffle=False,
+            validation_data=eval_ds, callbacks=callbacks, verbose=verbose, shuffle=False,
         )
         if guard.failed_at_step is not None:
             break
