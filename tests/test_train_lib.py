@@ -162,3 +162,20 @@ def test_avae_ss_config_post_trains_a_vae_workdir_without_reading_data(smoke_vae
         np.testing.assert_array_equal(before, after)
     assert any(np.abs(b - a).max() > 0 for b, a in zip(vae.encoder.get_weights(), model.encoder.get_weights()))
     assert isinstance(train_lib.load_model(tmp_path), models.AVAESS)
+
+
+def test_robustness_curve_is_recorded_during_training_when_asked(tmp_path):
+    config = load_config(ROOT / "configs" / "vae_color_mnist.py", "smoke")
+    config.eval.every_steps = 10
+    config.eval.probe_examples = 200
+    config.eval.test_examples = 64
+    config.eval.pgd_steps = 2
+    train_lib.train(config, tmp_path)
+    records = json.loads((tmp_path / train_lib.CURVE_FILE).read_text())["records"]
+    assert [step for step, _ in records] == [0, 10, 20]
+    for _, metrics in records:
+        assert {"probe/digit", "probe/colour", "adv/digit/eps=0.1", "adv/colour/eps=0.1"} <= set(metrics)
+        assert all(0.0 <= v <= 100.0 for v in metrics.values())
+        assert metrics["adv/digit/eps=0.1"] <= metrics["probe/digit"]
+    history = json.loads((tmp_path / train_lib.HISTORY_FILE).read_text())["history"]
+    assert "robustness/adv/digit/eps=0.1" in history

@@ -51,6 +51,7 @@ HISTORY_FILE = "history.json"
 TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_DIR = checkpointing.CHECKPOINT_DIR
 EVAL_FILE = "eval.json"
+CURVE_FILE = "robustness_curve.json"
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 MIXED_PRECISION_POLICIES = (None, "mixed_float16", "mixed_bfloat16")
@@ -94,6 +95,9 @@ def base_config() -> ml_collections.ConfigDict:
             "learning_rate": 1e-4,
             "strategy": "auto",
             "jit_compile": False,
+            # Steps run per call into the compiled function (less Python overhead per step; callbacks
+            # and progress then update every N steps).
+            "steps_per_execution": 1,
             "verbose": 1,
             "eval_batches": 20,
             # a checkpoint every this many steps (None: once per epoch) and at the end; the most
@@ -102,6 +106,16 @@ def base_config() -> ml_collections.ConfigDict:
             "keep_checkpoints": 3,
             # None (float32), "mixed_float16" (loss scaling) or "mixed_bfloat16"
             "mixed_precision": config_dict.placeholder(str),
+        }
+    )
+    # Robustness measured during training (tf_avae.evaluation.RobustnessCallback); off unless every_steps is set.
+    config.eval = ml_collections.ConfigDict(
+        {
+            "every_steps": config_dict.placeholder(int),
+            "radii": (0.1,),
+            "pgd_steps": 10,
+            "probe_examples": 2000,
+            "test_examples": 500,
         }
     )
     return config
@@ -508,7 +522,9 @@ def _build_compiled_model(config, strategy) -> keras.Model:
             optimizer = keras.optimizers.Adam(config.train.learning_rate)
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, jit_compile=bool(config.train.jit_compile))
+            model.compile(optimizer=optimizer, jit_compile=bool(config.train.jit_compile),
+                          steps_per_execution=check_positive_int("train.steps_per_execution",
+                                                                 config.train.get("steps_per_execution", 1)))
             checkpointing.build_optimizer(model)
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 _adapt_to_multi_worker(model)
@@ -545,6 +561,40 @@ def train(config: ml_collections.ConfigDict, workdir, extra_callbacks=(), resume
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
+class _CurveWriter(keras.callbacks.Callback):
+    """Keeps the RobustnessCallback's records in the workdir (appending to those of earlier, resumed runs)."""
+
+    def __init__(self, robustness, path):
+        super().__init__()
+        self.robustness, self.path = robustness, pathlib.Path(path)
+        self.earlier = json.loads(self.path.read_text())["records"] if self.path.exists() else []
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = {int(step) for step, _ in self.robustness.records}
+        earlier = [r for r in self.earlier if int(r[0]) not in done]
+        write_json(self.path, {"records": earlier + [[int(s), m] for s, m in self.robustness.records]})
+
+
+def _robustness_callbacks(config, model, write_dir):
+    """The during-training robustness curve (config.eval.every_steps), or nothing."""
+    settings = config.get("eval")
+    if settings is None or not settings.every_steps:
+        return []
+    from tf_avae.evaluation import RobustnessCallback
+
+    probe_images, probe_labels = data.load_arrays(config.data.name, config.data.train_split,
+                                                  limit=settings.probe_examples, seed=config.seed)
+    test_images, test_labels = data.load_arrays(config.data.name, config.data.eval_split or "test",
+                                                limit=settings.test_examples, seed=config.seed)
+    robustness = RobustnessCallback(
+        probe_images, probe_labels, test_images, test_labels, every_n_steps=settings.every_steps,
+        radii=tuple(settings.radii), pgd_steps=settings.pgd_steps, log_dir=str(write_dir / TENSORBOARD_DIR / "robustness"),
+        feature="backbone" if config.network.architecture == "resnet" else "mean", seed=config.seed,
+        evaluate_at_start=int(model.optimizer.iterations.numpy()) == 0,
+    )
+    return [robustness, _CurveWriter(robustness, write_dir / CURVE_FILE)]
+
+
 def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     model = _build_compiled_model(config, strategy)
@@ -576,6 +626,7 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
     callbacks = [
         guard,
         keras.callbacks.TensorBoard(log_dir=str(write_dir / TENSORBOARD_DIR), update_freq="epoch"),
+        *_robustness_callbacks(config, model, write_dir),
         *extra_callbacks,
         checkpointer,  # last: it sees the weights after every other callback, and refuses NaN ones
     ]
