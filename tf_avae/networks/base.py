@@ -14,7 +14,8 @@ class GaussianEncoder(keras.Model):
     """q(z|x) = N(mean(x), diag exp(log_variance(x))).
 
     Subclasses create their layers in `__init__` and implement `features(x)` (the backbone
-    representation a linear probe may read) and `head(features)` -> [B, 2 * latent_dim].
+    representation a linear probe may read) and `head(features)` -> [B, 2 * latent_dim]; they
+    name their last layer `self.out` (its being built tells that every weight exists).
     """
 
     def __init__(self, image_shape, latent_dim: int = 64, **kwargs):
@@ -34,9 +35,13 @@ class GaussianEncoder(keras.Model):
         mean, log_variance = tf.split(params, 2, axis=-1)
         return mean, log_variance
 
+    def build(self, input_shape=None):
+        # Sublayers create their weights on the first call (ensure_built runs one).
+        self.built = True
+
     def ensure_built(self):
         """Creates every weight by running one example through the network."""
-        if not self.built:
+        if not self.out.built:
             self(tf.zeros((1, *self.image_shape)), training=False)
         return self
 
@@ -45,7 +50,11 @@ class GaussianEncoder(keras.Model):
 
 
 class ImageDecoder(keras.Model):
-    """p(x|z): `raw_outputs(z)` gives the likelihood's parameters, `call(z)` the image mean."""
+    """p(x|z): `raw_outputs(z)` gives the likelihood's parameters, `call(z)` the image mean.
+
+    Subclasses create their layers in `__init__`, implement `raw_outputs` and name their last
+    layer `self.out`.
+    """
 
     def __init__(
         self,
@@ -80,11 +89,15 @@ class ImageDecoder(keras.Model):
         """x ~ p(x|z): the mean plus the observation noise, from a stateless seed."""
         return self.likelihood.sample(raw, seed)
 
+    def build(self, input_shape=None):
+        # Sublayers create their weights on the first call (ensure_built runs one).
+        self.built = True
+
     def ensure_built(self):
         """Creates every weight (the likelihood's too) by decoding one latent vector."""
         if not self.likelihood.built:
             self.likelihood.build()
-        if not self.built:
+        if not self.out.built:
             self(tf.zeros((1, self.latent_dim)), training=False)
         return self
 
