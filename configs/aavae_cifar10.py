@@ -9,9 +9,11 @@ CPU finishes. The probe reads the pooled backbone features (`encoder.features`).
 """
 
 from tf_avae import train_lib
+from tf_avae.validation import check_choice
 
 
 def get_config(arg=None):
+    check_choice("config argument (configs/<name>.py:<argument>)", arg, train_lib.CONFIG_ARGUMENTS)
     config = train_lib.base_config()
     config.data.name = "cifar10"
     config.network.architecture = "resnet"

@@ -179,3 +179,8 @@ def test_robustness_curve_is_recorded_during_training_when_asked(tmp_path):
         assert metrics["adv/digit/eps=0.1"] <= metrics["probe/digit"]
     history = json.loads((tmp_path / train_lib.HISTORY_FILE).read_text())["history"]
     assert "robustness/adv/digit/eps=0.1" in history
+
+
+def test_an_unknown_config_argument_is_refused_by_name():
+    with pytest.raises(ValueError, match="config argument"):
+        load_config(ROOT / "configs" / "avae_color_mnist.py", "smok")

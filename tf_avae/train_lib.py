@@ -133,6 +133,36 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config
 
 
+CONFIG_ARGUMENTS = (None, "", "smoke", "paper")
+
+
+def apply_budget(config, arg, *, paper_steps: int = 100_000, paper_learning_rate: float = 1e-4):
+    """The shared meaning of a config file's argument: none = the CPU default budget the file set,
+    `paper` = the paper's budget (~100k steps at batch 64, lr 1e-4), `smoke` = a sub-minute run."""
+    check_choice("config argument (configs/<name>.py:<argument>)", arg, CONFIG_ARGUMENTS)
+    if arg == "paper":
+        config.train.learning_rate = paper_learning_rate
+        config.train.num_steps = paper_steps
+        config.train.steps_per_epoch = 1000
+    if arg == "smoke":
+        smoke(config)
+    return config
+
+
+def color_mnist_config(model: dict, arg=None, *, num_steps: int = 3000, learning_rate: float = 1e-3):
+    """A ConvNet experiment on colorMNIST (latent 64, batch 64) for the model spec `model`."""
+    config = base_config()
+    config.data.name = "color_mnist"
+    config.network.architecture = "conv"
+    config.network.latent_dim = 64
+    config.model = model
+    config.train.batch_size = 64
+    config.train.learning_rate = learning_rate
+    config.train.num_steps = num_steps
+    config.train.steps_per_epoch = 500
+    return apply_budget(config, arg)
+
+
 def config_to_dict(config) -> dict[str, Any]:
     return json.loads(config.to_json_best_effort()) if hasattr(config, "to_json_best_effort") else dict(config)
 
