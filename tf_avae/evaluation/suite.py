@@ -27,6 +27,7 @@ import numpy as np
 
 from tf_avae.evaluation.adapter import as_encoder_adapter, check_feature
 from tf_avae.evaluation.consistency import encode_decode_chain, latent_consistency
+from tf_avae.evaluation.sensitivity import encoder_sensitivity
 from tf_avae.evaluation.features import encode_features
 from tf_avae.evaluation.probe import fit_linear_probe, probe_accuracy
 from tf_avae.evaluation.progress import Progress
@@ -114,6 +115,7 @@ def evaluate_model(
     chain_images: int = 8,
     similarity_limit: int | None = 2000,
     classifier_epochs: int = 3,
+    sensitivity_limit: int | None = 500,
 ) -> dict[str, Any]:
     """Evaluates ``model`` on ``dataset_name``; returns one flat JSON-serialisable dict.
 
@@ -139,6 +141,8 @@ def evaluate_model(
       probe_C: inverse L2 strength of the logistic-regression probe.
       augmentation: layer or callable for the similarity analysis; ``None`` = the dataset's SimCLR preset.
       consistency_steps: K of the encode -> decode consistency and chain.
+      sensitivity_limit: the encoder's random- vs worst-direction sensitivity is measured on this many test
+        images (``None`` or 0: skipped).
       chain_images: images in the chain plot.
       similarity_limit: test examples used for the similarity analysis (``None`` = all).
       classifier_epochs: training epochs of the FID classifier.
@@ -211,6 +215,9 @@ def evaluate_model(
     start = time.perf_counter()
     results.update(evaluator(test_images, {t: test_labels[t] for t in tasks}, seed=seed, progress=report))
     report.times["robustness"] = time.perf_counter() - start
+    if sensitivity_limit:
+        with stage("sensitivity", "encoder sensitivity (random vs worst direction)"):
+            results.update(encoder_sensitivity(adapter, test_images[:sensitivity_limit], seed=seed))
 
     # -- decoder-based metrics
     chain = None
