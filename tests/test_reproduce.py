@@ -1,0 +1,281 @@
+"""The reproduction pipeline: scripts/reproduce.py end to end (smoke), resuming, configs, the report."""
+
+import copy
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from tf_avae import reproduce_lib, train_lib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
+               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10"]
+TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def load_config(name, arg=None):
+    path = ROOT / "configs" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def _reproduce(workdir, *extra, config="configs/reproduce_color_mnist.py:smoke", env=None):
+    command = [sys.executable, "scripts/reproduce.py", "--config", config, "--workdir", str(workdir),
+               f"--config.evaluation.classifier_dir={workdir.parent / 'fid_classifiers'}", *extra]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})
+
+
+def _reproduce_lines(output):
+    return [line.split("[reproduce] ", 1)[1] for line in output.splitlines() if "[reproduce] " in line]
+
+
+def _mtimes(workdir):
+    return {(run, name): (workdir / run / name).stat().st_mtime_ns
+            for run in TABLE1_RUNS for name in (train_lib.MODEL_FILE, train_lib.EVAL_FILE)}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke reproduction of Table 1 through the CLI: every model, both controls and AVAE-SS."""
+    workdir = tmp_path_factory.mktemp("reproduce") / "table1"
+    result = _reproduce(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir, result
+
+
+def test_smoke_reproduction_writes_every_model_every_cell_paper_numbers_and_plots(smoke_run):
+    workdir, result = smoke_run
+    results = json.loads((workdir / reproduce_lib.RESULTS_JSON).read_text())
+    assert results["run_order"] == TABLE1_RUNS and sorted(results["runs"]) == sorted(TABLE1_RUNS)
+    assert results["budget"] == {"num_steps": 20, "batch_size": 32, "learning_rate": 1e-3, "steps_per_epoch": 10,
+                                 "seed": 0}
+    for name, entry in results["runs"].items():
+        assert entry["status"] == "done", (name, entry["status"])
+        assert entry["seed"] == 0 and entry["budget"]["num_steps"] == 20 and entry["budget"]["batch_size"] == 32
+        assert entry["train"]["steps"] == 20 and entry["train"]["seconds"] > 0
+        for task in ("digit", "colour"):
+            for radius in (0, 0.1, 0.2):
+                assert 0.0 <= entry["metrics"][f"adv/{task}/eps={radius:g}"] <= 100.0, (name, task, radius)
+        assert entry["metrics"]["mse"] > 0 and "fid" in entry["metrics"]
+        assert results["time_ratios"][name] > 0
+        assert entry["eval_settings"]["pgd_steps"] == 3 and entry["eval_settings"]["radii"] == [0.0, 0.1, 0.2]
+    assert results["time_ratios"]["vae"] == pytest.approx(1.0)
+    # the shared budget and the run table reached the training configs
+    configs = {name: train_lib.load_config(workdir / name) for name in TABLE1_RUNS}
+    assert {c.train.num_steps for c in configs.values()} == {20}
+    assert {c.train.learning_rate for c in configs.values()} == {1e-3}
+    assert configs["avae_mean"].model.delusion == "mean" and configs["avae"].model.delusion == "sample"
+    assert configs["noise_vae"].model.name == "aavae" and configs["noise_vae"].model.beta == 1.0
+    assert configs["noise_vae"].model.augmentation.to_dict() == {"name": "gaussian_noise", "stddev": 0.5 ** 0.5}
+    assert configs["avae_ss"].model.vae_workdir == str(workdir / "vae")
+    assert configs["se"].model.epsilon == 0.1 and configs["se"].model.pgd_steps == 5
+    # robustness curves during training (paper Figure 5, middle) for VAE, AVAE and SE only
+    for name in TABLE1_RUNS:
+        curve = results["runs"][name]["curve"]
+        if name in ("vae", "avae", "se"):
+            assert [step for step, _ in curve] == [0, 10, 20] and "adv/digit/eps=0.1" in curve[0][1]
+        else:
+            assert curve is None
+    # results.md: the paper's numbers beside ours
+    markdown = (workdir / reproduce_lib.RESULTS_MD).read_text()
+    assert markdown == reproduce_lib.results_markdown(results)
+    for number in ("(93.8)", "(88.1)", "(89.6)", "(93.6)", "(72.8)", "(54.8)", "(x4.7)"):
+        assert number in markdown, number
+    assert "Is the AVAE's robustness more than noise augmentation?" in markdown
+    # plots
+    for plot in ("robustness", "training_curves"):
+        path = workdir / results["plots"][plot]
+        assert path.read_bytes()[:8] == PNG_MAGIC, plot
+    assert (workdir / "vae" / "plots" / "robustness.png").exists()  # the per-run plots of the evaluation suite
+    log = (workdir / reproduce_lib.LOG_FILE).read_text()
+    for name in TABLE1_RUNS:
+        assert f"{name}: train start" in log and f"{name}: eval done" in log
+
+
+def test_rerun_trains_and_evaluates_nothing_and_a_deleted_eval_is_redone_alone(smoke_run):
+    workdir, _ = smoke_run
+    before = _mtimes(workdir)
+    result = _reproduce(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _mtimes(workdir) == before
+    lines = _reproduce_lines(result.stdout)
+    for name in TABLE1_RUNS:
+        assert any(line.startswith(f"{name}: train skipped") for line in lines), name
+        assert any(line.startswith(f"{name}: eval skipped") for line in lines), name
+    assert not [line for line in lines if " start" in line and ("train" in line or "eval" in line)]
+    assert json.loads((workdir / reproduce_lib.RESULTS_JSON).read_text())["runs"]["avae"]["status"] == "done"
+
+    (workdir / "avae" / train_lib.EVAL_FILE).unlink()
+    result = _reproduce(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = _mtimes(workdir)
+    changed = sorted(key for key in before if after[key] != before[key])
+    assert changed == [("avae", train_lib.EVAL_FILE)]
+    lines = _reproduce_lines(result.stdout)
+    assert [line.split(" (")[0] for line in lines if "start" in line] == ["avae: eval start"]
+    assert not [line for line in lines if line.startswith("avae: eval skipped")]
+    assert len([line for line in lines if line.startswith("avae: train skipped")]) == 1
+    assert json.loads((workdir / reproduce_lib.RESULTS_JSON).read_text())["runs"]["avae"]["status"] == "done"
+
+
+@pytest.mark.parametrize("arg", [None, "smoke", "paper"])
+@pytest.mark.parametrize("name", NEW_CONFIGS)
+def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg, smoke_run):
+    workdir, _ = smoke_run  # its trained VAE is what the avae_ss rows post-train
+    config = load_config(name, arg)
+    assert f"python scripts/reproduce.py --config configs/{name}.py" in (ROOT / "configs" / f"{name}.py").read_text()
+    assert config.experiment in reproduce_lib.EXPERIMENTS
+    run_configs = reproduce_lib.build_run_configs(config, workdir)
+    assert list(run_configs) == list(reproduce_lib.selected_runs(config)) and len(run_configs) >= 2
+    budgets = {json.dumps(reproduce_lib.budget_of(c), sort_keys=True) for c in run_configs.values()}
+    assert len(budgets) == 1  # one shared budget
+    if arg == "smoke":
+        assert config.budget.num_steps <= 50 and config.base.data.limit <= 1024 and config.eval_limit <= 256
+    if arg == "paper":
+        assert config.budget.num_steps >= 100_000
+    built = set()
+    for run_name, training in run_configs.items():
+        assert training.seed == config.budget.seed
+        key = (training.model.name, json.dumps(training.network.to_dict(), sort_keys=True, default=str))
+        if key in built or (arg == "paper" and built):  # paper: one model per config (large networks)
+            continue
+        model = train_lib.build_model(training)
+        assert model.latent_dim == training.network.latent_dim, run_name
+        built.add(key)
+        del model
+        keras.backend.clear_session()
+
+
+def test_table1_config_has_the_paper_models_and_the_two_controls():
+    config = load_config("reproduce_color_mnist")
+    run_configs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    assert list(run_configs) == TABLE1_RUNS
+    assert config.budget.num_steps == 5000 and config.budget.batch_size == 64 and config.budget.learning_rate == 1e-3
+    assert run_configs["se"].model.to_dict() == {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95,
+                                                 "beta": 1.0, "norm": "inf"}
+    assert tuple(config.evaluation.radii) == (0.0, 0.1, 0.2) and config.evaluation.pgd_steps == 40
+    assert [n for n, c in run_configs.items() if c.eval.every_steps] == ["vae", "avae", "se"]
+    rho = reproduce_lib.build_run_configs(load_config("rho_sweep_color_mnist"), "/nonexistent")
+    assert sorted(c.model.rho for c in rho.values()) == [0.5, 0.8, 0.9, 0.95, 0.975, 0.99]
+    eps = load_config("eps_sweep_color_mnist")
+    assert tuple(eps.evaluation.radii) == (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+    aavae = reproduce_lib.build_run_configs(load_config("aavae_vs_vae_color_mnist"), "/nonexistent")
+    assert sorted(c.model.beta for c in aavae.values() if c.model.name == "aavae") == [0.0, 0.01, 0.1, 1.0]
+    assert {c.model.name for c in aavae.values()} == {"ae", "vae", "aavae"}
+
+
+def test_run_table_errors_name_the_problem():
+    config = load_config("reproduce_color_mnist", "smoke")
+    config.run_names = ("avae_ss", "vae")  # AVAE-SS before the VAE it post-trains
+    with pytest.raises(ValueError, match="'vae', which is not an earlier entry"):
+        reproduce_lib.build_run_configs(config, "/nonexistent")
+    config = load_config("reproduce_color_mnist", "smoke")
+    config.run_names = ("vae", "nope")
+    with pytest.raises(ValueError, match="nope"):
+        reproduce_lib.build_run_configs(config, "/nonexistent")
+    config = load_config("reproduce_color_mnist", "smoke")
+    config.runs.vae.overrides = {"netwrok": {"latent_dim": 8}}
+    with pytest.raises(KeyError, match="netwrok"):
+        reproduce_lib.build_run_configs(config, "/nonexistent")
+
+
+def test_a_missing_tfds_dataset_stops_the_cli_with_its_instructions(tmp_path):
+    result = _reproduce(tmp_path / "cifar", config="configs/aavae_vs_vae_cifar10.py:smoke",
+                        env={"TFDS_DATA_DIR": str(tmp_path / "no_tfds")})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "DatasetNotAvailableError" in result.stderr and "tf-avae-prepare-data cifar10" in result.stderr
+    assert "DatasetNotAvailableError" in (tmp_path / "cifar" / reproduce_lib.LOG_FILE).read_text()
+    assert not list((tmp_path / "cifar").glob("*/model.keras"))  # nothing was trained
+
+
+# --------------------------------------------------------------------------- the pure report
+def _hand_written_results():
+    def metrics(digit, colour, n=1000):
+        out = {f"adv/digit/eps={r:g}": v for r, v in zip((0, 0.1, 0.2), digit)}
+        out.update({f"adv/colour/eps={r:g}": v for r, v in zip((0, 0.1, 0.2), colour)})
+        return {**out, "mse": 0.0123, "fid": 4.5, "data/num_test": n}
+
+    def entry(label, paper, seconds, digit, colour, role="model", curve_seconds=0.0):
+        return {"label": label, "role": role, "paper": paper, "model": {"name": label.lower()}, "seed": 3,
+                "budget": {"num_steps": 100, "batch_size": 8, "learning_rate": 0.01, "steps_per_epoch": 50,
+                           "seed": 3},
+                "status": "done", "train": {"steps": 100, "seconds": seconds, "curve_seconds": curve_seconds},
+                "metrics": metrics(digit, colour), "curve": None, "workdir": "/w/" + label}
+
+    paper = {row: reproduce_lib.PAPER_TABLE1[row] for row in ("VAE", "AVAE", "SE(eps'=0.1, 5 steps)")}
+    return {
+        "experiment": "table1", "title": "T", "budget": {"num_steps": 100, "batch_size": 8, "learning_rate": 0.01,
+                                                         "steps_per_epoch": 50, "seed": 3},
+        "evaluation": {"radii": [0.0, 0.1, 0.2], "pgd_steps": 40, "limit": 1000, "feature": "auto", "seed": 0},
+        "report": {"sections": ["table", "comparisons"], "plots": [], "tasks": ["digit", "colour"],
+                   "time_reference": "vae", "comparisons": [{"run": "avae", "against": "noise",
+                                                             "question": "More than noise?"}]},
+        "paper": paper, "paper_budget": "p", "plots": {},
+        "runs": {
+            "vae": entry("VAE", "VAE", 200.0, (90.0, 4.0, 0.0), (99.0, 15.0, 1.0)),
+            "se": entry("SE", "SE(eps'=0.1, 5 steps)", 800.0, (91.0, 61.0, 1.0), (99.0, 90.0, 20.0)),
+            "avae": entry("AVAE", "AVAE", 310.0, (95.0, 70.0, 30.0), (99.0, 95.0, 80.0), curve_seconds=10.0),
+            "noise": entry("Noise", None, 220.0, (94.0, 40.0, 30.5), (99.0, 60.0, 79.0), role="control"),
+        },
+    }
+
+
+def _table(markdown):
+    lines = [line for line in markdown.splitlines() if line.startswith("| model |")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    start = markdown.splitlines().index(lines[0])
+    rows = {}
+    for line in markdown.splitlines()[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
+
+
+def test_results_markdown_is_a_pure_function_with_paper_numbers_in_place():
+    results = _hand_written_results()
+    frozen = copy.deepcopy(results)
+    markdown = reproduce_lib.results_markdown(results)
+    assert results == frozen and markdown == reproduce_lib.results_markdown(results)
+    rows = _table(markdown)
+    assert rows["VAE"]["digit 0.1"] == "4.0 (5.8)" and rows["VAE"]["colour 0.2"] == "1.0 (2.0)"
+    assert rows["SE"]["digit 0.1"] == "61.0 (89.6)" and rows["SE"]["colour 0.2"] == "20.0 (21.8)"
+    assert rows["AVAE"]["digit 0"] == "95.0 (97.3)" and rows["AVAE"]["digit 0.2"] == "30.0 (54.8)"
+    assert rows["AVAE"]["colour 0.1"] == "95.0 (99.8)"
+    assert rows["Noise *(control)*"]["digit 0.1"] == "40.0"  # no paper number for a control
+    # time = seconds / VAE seconds (curve evaluations excluded)
+    assert rows["VAE"]["time"] == "x1.00 (x1)" and rows["SE"]["time"] == "x4.00 (x4)"
+    assert rows["AVAE"]["time"] == "x1.50 (x1.5)" and rows["Noise *(control)*"]["time"] == "x1.10"
+    assert reproduce_lib.time_ratios(results) == {"vae": 1.0, "se": 4.0, "avae": 1.5, "noise": 1.1}
+    assert rows["SE"]["MSE"] == "0.0123" and rows["SE"]["seed"] == "3" and rows["SE"]["train s"] == "800"
+    assert "100 steps of batch 8, Adam lr 0.01" in markdown  # the budget
+    # the control comparison: digit 0.1 (+30) and colour 0.1 (+35) beyond 2 SE, the 0.2 cells within it
+    outcome = reproduce_lib.compare_runs(results, "avae", "noise")
+    assert [c["verdict"] for c in outcome["cells"].values()] == ["higher", "same", "higher", "same"]
+    assert outcome["overall"].startswith("mixed: higher in 2 of 4")
+    assert "**More than noise?** AVAE vs Noise: **mixed" in markdown
+
+
+def test_results_markdown_shows_missing_runs_and_sweeps():
+    results = _hand_written_results()
+    results["runs"]["se"].update(status="not started", train=None, metrics=None)
+    rows = _table(reproduce_lib.results_markdown(results))
+    assert rows["SE"]["digit 0.1"] == "— (89.6)" and rows["SE"]["time"] == "— (x4)"
+    results["report"].update(sections=["sweep"], sweep_key="model.rho", sweep_label="rho")
+    for value, name in zip((0.9, 0.5, 0.99), ("vae", "avae", "noise")):
+        results["runs"][name]["sweep_value"] = value
+    markdown = reproduce_lib.results_markdown(results)
+    order = [line.split("|")[1].strip() for line in markdown.splitlines() if re.match(r"\| (AVAE|VAE|Noise) \|", line)]
+    assert order[:3] == ["AVAE", "VAE", "Noise"]  # sorted by rho

@@ -1,0 +1,1085 @@
+"""Reproduction pipeline: one experiment config -> many training runs -> evaluations -> report.
+
+Used by `scripts/reproduce.py`. An *experiment config* (configs/reproduce_color_mnist.py,
+configs/rho_sweep_color_mnist.py, configs/eps_sweep_color_mnist.py, configs/aavae_vs_vae_*.py) is a
+table of named runs plus one shared budget; this module turns each run into an ordinary training
+config (`train_lib.base_config()` + the shared parts + the run's model spec), trains it with
+`train_lib.train` and evaluates it with `eval_lib.evaluate_path`. Nothing here trains or evaluates by
+itself.
+
+Experiment config (see `experiment_config`):
+    experiment      "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" (selects nothing in the code
+                    path: the run table, `report.sections` and `report.plots` say what happens)
+    title           heading of results.md
+    budget          num_steps, batch_size, learning_rate, steps_per_epoch, seed: applied to EVERY run
+    base            partial training config shared by all runs (data, network, train extras)
+    curve           eval.* settings given to runs with `curve=True` (robustness_curve.json during training)
+    runs            name -> {label, model, overrides, curve, paper, role}; `model` is the training
+                    config's `model` spec; `overrides` a nested dict merged into the training config
+    run_names       the runs to do, in order (a run may only refer to an earlier one)
+    eval_limit      test examples of the evaluation (None: the whole test split)
+    evaluation      other `evaluate_model` options (radii, pgd_steps, probe_train_limit, seed, feature,
+                    classifier_dir, ...)
+    report          sections, plots, tasks, paper table, comparisons, sweep, curve keys, time reference
+
+String values in a run's model spec may refer to other things (resolved when the run is built):
+    "$workdir:<run>"   the sub-workdir of an earlier run (AVAE-SS post-trains the VAE's)
+    "$config:<path>"   a value of the run's own training config, e.g. "$config:train.batch_size"
+    "$sqrt:<path>"     its square root, e.g. "$sqrt:network.observation_variance" (noise control)
+
+Workdir layout:
+    DIR/<run>/              the run's train_lib workdir (config.json, model.keras, history.json,
+                            checkpoints/, robustness_curve.json) and evaluation (eval.json, plots/)
+    DIR/<run>/eval_settings.json   the settings eval.json was made with (and its SHA-256)
+    DIR/<run>/step_times.json      per training call: batches, median step, time spent in curve evaluations
+    DIR/experiment.json     the resolved experiment config
+    DIR/results.json        everything the report shows, with budget, wall time and seed per run
+    DIR/results.md          `results_markdown(results)`: a pure function of results.json
+    DIR/plots/*.png
+    DIR/reproduce.log       progress (which run, which stage; what was skipped)
+
+Resuming: rerunning the same command skips a run whose training finished (history.json has all
+steps and config.json equals the run's config; an unfinished one resumes from its checkpoints) and an
+evaluation whose eval.json was made with the same settings from the current model.keras; results.*
+and the plots are always rebuilt from what exists.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+import traceback
+from typing import Any, Callable, Mapping
+
+import ml_collections
+import numpy as np
+
+from tf_avae import data, eval_lib, train_lib
+
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+LOG_FILE = "reproduce.log"
+EXPERIMENT_FILE = "experiment.json"
+EVAL_SETTINGS_FILE = "eval_settings.json"
+STEP_TIMES_FILE = "step_times.json"
+PLOTS_DIR = "plots"
+
+EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae")
+BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
+
+# AVAE paper, Table 1 (colorMNIST, ConvNet; adversarial accuracy %, DESIGN.md section 4). Keys as in eval.json.
+PAPER_TABLE1: dict[str, dict[str, Any]] = {
+    row: {
+        **{f"adv/digit/eps={r:g}": v for r, v in zip((0, 0.1, 0.2), digit)},
+        **{f"adv/colour/eps={r:g}": v for r, v in zip((0, 0.1, 0.2), colour)},
+        "time": time_,
+    }
+    for row, digit, colour, time_ in [
+        ("VAE", (93.8, 5.8, 0.0), (100.0, 19.9, 2.0), "x1"),
+        ("SE(eps'=0.1, 5 steps)", (94.3, 89.6, 1.8), (100.0, 100.0, 21.8), "x4"),
+        ("AVAE", (97.3, 88.1, 54.8), (100.0, 99.8, 87.7), "x1.5"),
+        ("SE-AVAE (0.1)", (97.4, 93.6, 24.5), (100.0, 100.0, 60.0), "x4.7"),
+        ("AVAE-SS", (94.1, 72.8, 20.8), (100.0, 99.6, 56.8), "x1.5"),
+    ]
+}
+# AAVAE paper (ResNet-50, 3200 epochs): CIFAR-10 linear-probe accuracy.
+PAPER_PROBE: dict[str, dict[str, Any]] = {"AAVAE (CIFAR-10, ResNet-50)": {"probe/label": 87.1}}
+PAPER_TABLES = {"table1": PAPER_TABLE1, "probe": PAPER_PROBE, None: {}}
+PAPER_BUDGET = {
+    "table1": "~100k steps of batch 64, Adam lr 1e-4 (reference code); ConvNet",
+    "probe": "3200 epochs of batch 256, Adam lr 2.5e-4, ResNet-50",
+    None: "",
+}
+
+
+# --------------------------------------------------------------------------- experiment configs
+def experiment_config(experiment: str) -> ml_collections.ConfigDict:
+    """Defaults every experiment config (configs/*.py with a run table) starts from."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}.")
+    base = train_lib.base_config()
+    config = ml_collections.ConfigDict()
+    config.experiment = experiment
+    config.title = experiment
+    config.budget = ml_collections.ConfigDict(
+        {"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500, "seed": 0})
+    config.base = ml_collections.ConfigDict({
+        "data": base.data.to_dict(),
+        "network": base.network.to_dict(),
+        "train": {"verbose": 2, "eval_batches": 20},
+    })
+    config.curve = ml_collections.ConfigDict(
+        {"every_steps": 500, "radii": (0.1,), "pgd_steps": 10, "probe_examples": 2000, "test_examples": 500})
+    config.runs = ml_collections.ConfigDict()
+    config.run_names = ()
+    config.eval_limit = ml_collections.config_dict.placeholder(int)
+    config.evaluation = ml_collections.ConfigDict({
+        "radii": (0.0, 0.1, 0.2),
+        "pgd_steps": 40,
+        "probe_train_limit": ml_collections.config_dict.placeholder(int),
+        "seed": 0,
+        "feature": "auto",
+        # cache of the classifier-FID network (None: ~/.cache/tf_avae/fid_classifiers, as scripts/evaluate.py)
+        "classifier_dir": ml_collections.config_dict.placeholder(str),
+    })
+    config.report = ml_collections.ConfigDict({
+        "sections": ("table",),
+        "plots": ("robustness",),
+        "tasks": ("digit", "colour"),
+        "paper_table": ml_collections.config_dict.placeholder(str),
+        "time_reference": "vae",
+        "comparisons": (),
+        "curve_runs": (),
+        "curve_keys": ("adv/digit/eps=0.1",),
+        "sweep_key": ml_collections.config_dict.placeholder(str),
+        "sweep_label": "",
+        "sweep_log": False,
+        "sweep_runs": (),  # the runs of the sweep (empty: every run)
+        "claims": (),
+    })
+    return config
+
+
+def add_run(config, name: str, label: str, model: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None,
+            curve: bool = False, paper: str | None = None, role: str = "model", note: str = "") -> None:
+    """Adds one row to the run table (and to `run_names`).
+
+    Args:
+      name: the run's sub-workdir name.
+      label: its row label in results.md.
+      model: the training config's `model` spec (may hold "$workdir:" / "$config:" / "$sqrt:" references).
+      overrides: nested dict merged into the run's training config after the shared parts.
+      curve: record the robustness curve during training (the experiment's `curve` settings).
+      paper: the row of the paper's table it is compared with.
+      role: "model" or "control" (shown as such).
+      note: shown in the run list of results.md.
+    """
+    config.runs[name] = ml_collections.ConfigDict({
+        "label": label, "model": dict(model), "overrides": dict(overrides or {}), "curve": bool(curve),
+        "paper": paper or "", "role": role, "note": note,
+    })
+    config.run_names = tuple(config.run_names) + (name,)
+
+
+def smoke_experiment(config) -> ml_collections.ConfigDict:
+    """Shrinks an experiment to a CI run (every training + evaluation together in a few minutes on 2 cores)."""
+    config.budget.update({"num_steps": 20, "batch_size": 32, "steps_per_epoch": 10})
+    config.base.data.limit = 512
+    config.base.data.eval_limit = 256
+    config.base.train.eval_batches = 2
+    config.curve.update({"every_steps": 10, "probe_examples": 200, "test_examples": 64, "pgd_steps": 2})
+    config.eval_limit = 64
+    config.evaluation.update({"pgd_steps": 3, "probe_train_limit": 512})
+    config.evaluation.classifier_epochs = 1
+    config.evaluation.similarity_limit = 64
+    return config
+
+
+def aavae_vs_vae_experiment(dataset: str, preset: str, betas=(0.0, 0.01, 0.1, 1.0), paper: str | None = None):
+    """AAVAE vs VAE vs AE with the same encoder and budget, plus AAVAE's beta sweep (configs/aavae_vs_vae_*.py).
+
+    Runs: ae, vae (beta 1), aavae (beta 0: the AAVAE; SimCLR augmentation `preset`) and aavae_beta_<b> for
+    the other betas. Evaluated by the linear probe only (radius 0); the network/budget are the caller's.
+    """
+    config = experiment_config("aavae_vs_vae")
+    config.base.data.name = dataset
+    augmentation = {"name": "simclr", "preset": preset}
+    add_run(config, "ae", "AE", {"name": "ae"})
+    add_run(config, "vae", "VAE (beta 1)", {"name": "vae", "beta": 1.0})
+    sweep = []
+    for beta in betas:
+        name = "aavae" if beta == 0 else "aavae_beta_" + f"{beta:g}".replace(".", "")
+        add_run(config, name, "AAVAE" if beta == 0 else f"AAVAE beta={beta:g}",
+                {"name": "aavae", "beta": float(beta), "augmentation": dict(augmentation)},
+                paper=paper if beta == 0 else None)
+        sweep.append(name)
+    config.evaluation.radii = (0.0,)
+    config.report.update({
+        "sections": ("probe", "comparisons", "sweep"),
+        "plots": ("probe", "sweep"),
+        "time_reference": "vae",
+        "paper_table": "probe" if paper else None,
+        "sweep_key": "model.beta",
+        "sweep_label": "beta (AAVAE)",
+        "sweep_log": True,
+        "sweep_runs": tuple(sweep),
+        "comparisons": (
+            {"run": "aavae", "against": "vae", "radii": (0.0,),
+             "question": "Does the AAVAE beat the VAE on the linear probe?"},
+            {"run": "aavae", "against": "ae", "radii": (0.0,),
+             "question": "Does the AAVAE beat the AE on the linear probe?"},
+        ),
+        "claims": ("the AAVAE beats the VAE by a wide margin in linear-probe accuracy (CIFAR-10: 87.1% with a "
+                   "ResNet-50) and is less sensitive to its hyperparameters (beta).",),
+    })
+    return config
+
+
+# --------------------------------------------------------------------------- run table -> training configs
+def _to_dict(value) -> Any:
+    if isinstance(value, ml_collections.ConfigDict):
+        return {k: _to_dict(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {k: _to_dict(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_to_dict(v) for v in value]
+    if isinstance(value, list):
+        return [_to_dict(v) for v in value]
+    return value
+
+
+def _merge(target, updates: Mapping[str, Any], path: str = "") -> None:
+    """Recursively sets `updates` into the ConfigDict `target`; an unknown key is refused, except in an
+    empty (open) mapping such as network.kwargs."""
+    for key, value in updates.items():
+        where = f"{path}{key}"
+        exists = key in target
+        if not exists and len(target) > 0:
+            raise KeyError(f"{where!r} is not a training config key (known here: {sorted(target.keys())}).")
+        if exists and isinstance(value, Mapping) and isinstance(target[key], (ml_collections.ConfigDict, Mapping)) \
+                and len(target[key]) > 0:
+            _merge(target[key], value, f"{where}.")
+        else:
+            target[key] = _to_dict(value)
+
+
+def _get_path(config, path: str) -> Any:
+    node = config
+    for part in path.split("."):
+        try:
+            node = node[part]
+        except (KeyError, AttributeError, TypeError):
+            raise KeyError(f"{path!r} is not in the training config.") from None
+    return node
+
+
+def run_dir(workdir, name: str) -> pathlib.Path:
+    return pathlib.Path(workdir).resolve() / name
+
+
+def _resolver(config, training_config, workdir, name: str, done: tuple[str, ...]) -> Callable[[str], Any]:
+    def workdir_of(run):
+        if run not in done:
+            raise ValueError(f"run {name!r} refers to run {run!r}, which is not an earlier entry of run_names "
+                             f"{selected_runs(config)}.")
+        return str(run_dir(workdir, run))
+
+    def config_value(path):
+        return _get_path(training_config, path)
+
+    def sqrt_value(path):
+        return math.sqrt(float(config_value(path)))
+
+    resolvers = {"workdir": workdir_of, "config": config_value, "sqrt": sqrt_value}
+
+    def resolve(text: str) -> Any:
+        kind, _, argument = text[1:].partition(":")
+        if kind not in resolvers:
+            raise ValueError(f"run {name!r}: unknown reference {text!r} (known: ${'/$'.join(resolvers)}:...).")
+        return resolvers[kind](argument)
+
+    return resolve
+
+
+def _resolve(value, resolve):
+    if isinstance(value, str) and value.startswith("$"):
+        return resolve(value)
+    if isinstance(value, Mapping):
+        return {k: _resolve(v, resolve) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_resolve(v, resolve) for v in value]
+    return value
+
+
+def selected_runs(config) -> tuple[str, ...]:
+    """config.run_names as a tuple (`--config.run_names=vae,avae` gives one comma-separated string)."""
+    names = config.run_names
+    names = [names] if isinstance(names, str) else list(names)
+    return tuple(part.strip() for name in names for part in str(name).split(",") if part.strip())
+
+
+def build_run_configs(config, workdir) -> dict[str, ml_collections.ConfigDict]:
+    """{run name: its training config} in `run_names` order; the same for every run except the model spec,
+    `overrides` and (for curve runs) `eval`."""
+    names = selected_runs(config)
+    unknown = [n for n in names if n not in config.runs]
+    if unknown:
+        raise ValueError(f"run_names {names} names runs that are not in config.runs: {unknown}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"run_names must be distinct; got {names}.")
+    built: dict[str, ml_collections.ConfigDict] = {}
+    for name in names:
+        run = config.runs[name]
+        training = train_lib.base_config()
+        _merge(training, _to_dict(config.base))
+        training.seed = int(config.budget.seed)
+        for key in BUDGET_KEYS:
+            training.train[key] = config.budget[key]
+        if run.curve:
+            _merge(training.eval, _to_dict(config.curve))
+        _merge(training, _to_dict(run.overrides))
+        resolve = _resolver(config, training, workdir, name, tuple(built))
+        training.model = _resolve(_to_dict(run.model), resolve)
+        built[name] = training
+    return built
+
+
+def run_dependencies(config, name: str) -> list[str]:
+    """The runs whose workdir run `name` refers to ("$workdir:<run>" in its model spec)."""
+    found = []
+
+    def walk(value):
+        if isinstance(value, str) and value.startswith("$workdir:"):
+            found.append(value.partition(":")[2])
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    walk(_to_dict(config.runs[name].model))
+    return found
+
+
+def budget_of(training_config) -> dict[str, Any]:
+    return {**{key: training_config.train[key] for key in BUDGET_KEYS}, "seed": int(training_config.seed)}
+
+
+def total_steps(training_config) -> int:
+    per_epoch = int(training_config.train.steps_per_epoch)
+    return max(1, math.ceil(int(training_config.train.num_steps) / per_epoch)) * per_epoch
+
+
+def evaluation_settings(config) -> dict[str, Any]:
+    """The evaluate_path options of every run (eval.json is redone when they change)."""
+    settings = _to_dict(config.evaluation)
+    settings["limit"] = config.eval_limit
+    settings["radii"] = [float(r) for r in settings["radii"]]
+    return settings
+
+
+def _compared_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "classifier_dir"}  # a cache location, not a setting
+
+
+# --------------------------------------------------------------------------- progress log
+class Log:
+    """Progress lines to stdout and DIR/reproduce.log (appended: a rerun adds to it)."""
+
+    def __init__(self, workdir):
+        self.path = pathlib.Path(workdir) / LOG_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, message: str) -> None:
+        line = f"{datetime.datetime.now().isoformat(timespec='seconds')} [reproduce] {message}"
+        print(line, flush=True)
+        with open(self.path, "a") as handle:
+            handle.write(line + "\n")
+
+
+# --------------------------------------------------------------------------- stages
+def _step_timer(directory, every_steps):
+    """A Keras callback timing every batch (step plus the robustness-curve evaluation that follows it at
+    multiples of `every_steps`); writes DIR/<run>/step_times.json at every epoch end.
+
+    history.json's `seconds` include the during-training robustness evaluations, which only the curve
+    runs do; `curve_seconds` (the excess of those batches over the median step, plus one such evaluation
+    for the one at step 0 when the curve starts there) is subtracted before computing time ratios.
+    """
+    import keras
+
+    path = pathlib.Path(directory) / STEP_TIMES_FILE
+
+    class StepTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            earlier = _read_json(path) or {"segments": []}
+            self.segments = earlier["segments"]
+            self.index = len(self.segments)
+            self.first_step = int(self.model.optimizer.iterations.numpy())
+            self.durations, self.curve = [], []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            seconds = time.perf_counter() - self.started
+            step = int(self.model.optimizer.iterations.numpy())
+            self.durations.append(seconds)
+            if every_steps and step % every_steps == 0:
+                self.curve.append((step, seconds))
+
+        def on_epoch_end(self, epoch, logs=None):
+            median = float(np.median(self.durations)) if self.durations else 0.0
+            excess = [max(0.0, seconds - median) for _, seconds in self.curve]
+            at_start = bool(every_steps) and self.first_step == 0 and bool(excess)
+            segment = {"first_step": self.first_step, "batches": len(self.durations),
+                       "batch_seconds": float(sum(self.durations)), "median_step_seconds": median,
+                       "curve_evaluations": len(excess) + int(at_start),
+                       "curve_seconds": float(sum(excess) + (float(np.mean(excess)) if at_start else 0.0))}
+            self.segments[self.index:] = [segment]
+            train_lib.write_json(path, {"segments": self.segments})
+
+    return StepTimer()
+
+
+def step_times_summary(directory) -> dict[str, Any] | None:
+    recorded = _read_json(pathlib.Path(directory) / STEP_TIMES_FILE)
+    if not recorded or not recorded.get("segments"):
+        return None
+    segments = recorded["segments"]
+    batches = sum(s["batches"] for s in segments)
+    return {"curve_seconds": float(sum(s["curve_seconds"] for s in segments)),
+            "curve_evaluations": int(sum(s["curve_evaluations"] for s in segments)),
+            "median_step_ms": 1000.0 * float(np.median([s["median_step_seconds"] for s in segments])),
+            "batches_timed": int(batches)}
+
+
+def _read_json(path):
+    path = pathlib.Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def training_state(directory, training_config) -> dict[str, Any]:
+    """{"finished": bool, "steps": int, "seconds": float|None}; raises ValueError if the sub-workdir holds
+    a run of another config (train_lib refuses it, nothing is changed)."""
+    directory = pathlib.Path(directory)
+    train_lib.check_workdir_config(directory, training_config)
+    history = _read_json(directory / train_lib.HISTORY_FILE)
+    steps = int(history["steps"]) if history else 0
+    finished = bool(history) and (directory / train_lib.MODEL_FILE).exists() and steps >= total_steps(training_config)
+    return {"finished": finished, "steps": steps, "seconds": history.get("seconds") if history else None}
+
+
+def evaluation_is_current(directory, settings) -> bool:
+    """eval.json exists, was made with these settings (eval_settings.json) and is newer than model.keras."""
+    directory = pathlib.Path(directory)
+    eval_path, model_path = directory / train_lib.EVAL_FILE, directory / train_lib.MODEL_FILE
+    recorded = _read_json(directory / EVAL_SETTINGS_FILE)
+    if not eval_path.exists() or not model_path.exists() or recorded is None:
+        return False
+    if _compared_settings(recorded.get("settings", {})) != _compared_settings(json.loads(json.dumps(settings))):
+        return False
+    if recorded.get("eval_sha256") != hashlib.sha256(eval_path.read_bytes()).hexdigest():
+        return False
+    return eval_path.stat().st_mtime >= model_path.stat().st_mtime
+
+
+def _classifier_dir(settings):
+    return settings.get("classifier_dir") or str(data.data_dir() / "fid_classifiers")
+
+
+def evaluate_run(directory, settings) -> dict[str, float]:
+    """eval_lib.evaluate_path with the experiment's settings; records them in eval_settings.json."""
+    directory = pathlib.Path(directory)
+    options = {k: v for k, v in settings.items() if k not in ("feature", "classifier_dir")}
+    options["radii"] = tuple(options["radii"])
+    started = time.perf_counter()
+    numbers = eval_lib.evaluate_path(directory, feature=settings.get("feature", "auto"),
+                                     classifier_dir=_classifier_dir(settings), **options)
+    train_lib.write_json(directory / EVAL_SETTINGS_FILE, {
+        "settings": json.loads(json.dumps(settings)),
+        "eval_sha256": hashlib.sha256((directory / train_lib.EVAL_FILE).read_bytes()).hexdigest(),
+        "seconds": time.perf_counter() - started,
+    })
+    return numbers
+
+
+def check_data_available(run_configs: Mapping[str, Any], settings) -> None:
+    """Every (dataset, split) the runs and their evaluation read must be on this machine; raises
+    DatasetNotAvailableError (with the command that prepares it) before anything is trained."""
+    needed = set()
+    for training in run_configs.values():
+        name = training.data.name
+        if training.model.name != "avae_ss":
+            needed.add((name, training.data.train_split))
+            if training.data.eval_split:
+                needed.add((name, training.data.eval_split))
+        needed.update({(name, "train"), (name, "test")})  # the evaluation's probe and test splits
+    for name, split in sorted(needed):
+        try:
+            data.build_dataset(name, split, 1, shuffle=False, limit=1, prefetch=False)
+        except data.DatasetNotAvailableError as error:
+            raise data.DatasetNotAvailableError(
+                f"this experiment needs {name!r} (split {split!r}), which is not available here: {error}") from error
+
+
+# --------------------------------------------------------------------------- the pipeline
+def run(config, workdir, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Trains and evaluates every run of the experiment (skipping what is done); writes results.* and plots.
+
+    Returns the results dict (what results.json holds). A run that fails is logged with its error and
+    recorded as failed; runs that refer to it are not attempted; the others go on.
+    """
+    workdir = pathlib.Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = log or Log(workdir)
+    run_configs = build_run_configs(config, workdir)
+    settings = evaluation_settings(config)
+    train_lib.write_json(workdir / EXPERIMENT_FILE, _to_dict(config))
+    log(f"experiment {config.experiment!r} ({config.title}): runs {', '.join(run_configs)}; budget "
+        f"{_to_dict(config.budget)}; evaluation {settings}; workdir {workdir}")
+    try:
+        check_data_available(run_configs, settings)
+    except data.DatasetNotAvailableError as error:
+        log(f"DatasetNotAvailableError: {error}")
+        raise
+    failed: dict[str, str] = {}
+    for name, training in run_configs.items():
+        directory = run_dir(workdir, name)
+        blocked = [n for n in run_dependencies(config, name) if n in failed]
+        if blocked:
+            failed[name] = f"not attempted: it needs run(s) {blocked}, which failed"
+            log(f"{name}: {failed[name]}")
+            continue
+        try:
+            _train_stage(name, training, directory, log)
+            _eval_stage(name, directory, settings, log)
+        except Exception as error:  # noqa: BLE001 -- one failed run must not lose the others
+            failed[name] = f"{type(error).__name__}: {error}"
+            log(f"{name}: FAILED {failed[name]}")
+            log(traceback.format_exc())
+        finally:
+            import keras
+
+            keras.backend.clear_session()
+        write_report(config, workdir, run_configs, settings, failed, plots=False)  # partial results as runs finish
+    results = write_report(config, workdir, run_configs, settings, failed, log=log)
+    log(f"done: {len(run_configs) - len(failed)}/{len(run_configs)} runs complete"
+        + (f"; failed: {sorted(failed)}" if failed else ""))
+    return results
+
+
+def _train_stage(name, training, directory, log):
+    state = training_state(directory, training)
+    if state["finished"]:
+        log(f"{name}: train skipped (finished: {state['steps']} steps in {state['seconds']:.1f} s; model.keras kept)")
+        return
+    steps = sorted(int(path.name.split("-")[1]) for path in (directory / train_lib.CHECKPOINT_DIR).glob("ckpt-*")
+                   if path.name.split("-")[1].isdigit())
+    how = f"resuming from the checkpoint of step {steps[-1]}" if steps else "from step 0"
+    log(f"{name}: train start ({training.model.name}, {total_steps(training)} steps of batch "
+        f"{training.train.batch_size}, lr {training.train.learning_rate}, seed {training.seed}; {how}) -> {directory}")
+    started = time.perf_counter()
+    every = training.eval.every_steps if training.get("eval") is not None else None
+    train_lib.train(training, directory, extra_callbacks=[_step_timer(directory, every)], resume=True)
+    history = _read_json(directory / train_lib.HISTORY_FILE) or {}
+    log(f"{name}: train done ({history.get('steps')} steps; {history.get('seconds', float('nan')):.1f} s of "
+        f"training, {time.perf_counter() - started:.1f} s in this call)")
+
+
+def _eval_stage(name, directory, settings, log):
+    if evaluation_is_current(directory, settings):
+        log(f"{name}: eval skipped (eval.json is current for these settings)")
+        return
+    log(f"{name}: eval start (radii {settings['radii']}, {settings['pgd_steps']} PGD steps, "
+        f"limit {settings['limit']})")
+    started = time.perf_counter()
+    evaluate_run(directory, settings)
+    log(f"{name}: eval done in {time.perf_counter() - started:.1f} s")
+
+
+# --------------------------------------------------------------------------- results
+def collect_results(config, workdir, run_configs, settings, failed=None) -> dict[str, Any]:
+    """results.json's content, read from the sub-workdirs (whatever exists)."""
+    workdir = pathlib.Path(workdir)
+    failed = failed or {}
+    report = _to_dict(config.report)
+    paper = PAPER_TABLES.get(report.get("paper_table"), {})
+    runs = {}
+    for name, training in run_configs.items():
+        spec = config.runs[name]
+        directory = run_dir(workdir, name)
+        history = _read_json(directory / train_lib.HISTORY_FILE)
+        metrics = _read_json(directory / train_lib.EVAL_FILE)
+        recorded = _read_json(directory / EVAL_SETTINGS_FILE)
+        curve = _read_json(directory / train_lib.CURVE_FILE)
+        finished = bool(history) and int(history.get("steps", 0)) >= total_steps(training)
+        timing = step_times_summary(directory) or {}
+        status = failed.get(name) or (
+            "done" if finished and metrics is not None else
+            "not evaluated" if finished else "training unfinished" if history or (directory / "checkpoints").exists()
+            else "not started")
+        sweep_value = None
+        if report.get("sweep_key"):
+            try:
+                sweep_value = _get_path(training, report["sweep_key"])
+            except KeyError:
+                sweep_value = None
+        runs[name] = {
+            "label": spec.label,
+            "role": spec.role,
+            "note": spec.get("note", ""),
+            "paper": spec.paper or None,
+            "model": _to_dict(training.model),
+            "network": _to_dict(training.network),
+            "data": training.data.name,
+            "budget": budget_of(training),
+            "seed": int(training.seed),
+            "workdir": str(directory),
+            "status": status,
+            "train": None if history is None else {
+                "steps": int(history.get("steps", 0)), "seconds": float(history.get("seconds", float("nan"))),
+                "curve_seconds": timing.get("curve_seconds", 0.0), "median_step_ms": timing.get("median_step_ms"),
+                "finished": finished, "resumed_from_step": history.get("resumed_from_step")},
+            "metrics": metrics,
+            "eval_settings": (recorded or {}).get("settings"),
+            "eval_seconds": (metrics or {}).get("time/total"),
+            "curve": (curve or {}).get("records"),
+            "sweep_value": sweep_value,
+        }
+    results = {
+        "experiment": config.experiment,
+        "title": config.title,
+        "written": datetime.datetime.now().isoformat(timespec="seconds"),
+        "workdir": str(workdir),
+        "budget": _to_dict(config.budget),
+        "evaluation": json.loads(json.dumps(settings)),
+        "report": report,
+        "paper": {row: values for row, values in paper.items()
+                  if any(r["paper"] == row for r in runs.values())},
+        "paper_budget": PAPER_BUDGET.get(report.get("paper_table"), ""),
+        "run_order": list(runs),  # results.json is written with sorted keys
+        "runs": runs,
+        "plots": {},
+    }
+    results["time_ratios"] = time_ratios(results)
+    results["comparisons"] = [{**item, **compare_runs(results, item["run"], item["against"], item.get("radii"))}
+                              for item in report.get("comparisons", ()) if item["run"] in runs
+                              and item["against"] in runs]
+    results["sweep_trends"] = sweep_trends(results) if report.get("sweep_key") else {}
+    return results
+
+
+def write_report(config, workdir, run_configs, settings, failed=None, log=None, plots=True) -> dict[str, Any]:
+    """Rebuilds results.json, the plots (unless `plots=False`) and results.md from the sub-workdirs."""
+    workdir = pathlib.Path(workdir)
+    results = collect_results(config, workdir, run_configs, settings, failed)
+    for plot in results["report"]["plots"] if plots else ():
+        try:
+            path = PLOTS[plot](results, workdir / PLOTS_DIR)
+        except Exception as error:  # noqa: BLE001 -- a plot must not lose the numbers
+            if log:
+                log(f"plot {plot!r} not written: {type(error).__name__}: {error}")
+            continue
+        if path:
+            results["plots"][plot] = os.path.relpath(path, workdir)
+    train_lib.write_json(workdir / RESULTS_JSON, results)
+    (workdir / RESULTS_MD).write_text(results_markdown(results))
+    if log:
+        log(f"report: {workdir / RESULTS_JSON}, {workdir / RESULTS_MD}, plots {sorted(results['plots'].values())}")
+    return results
+
+
+# --------------------------------------------------------------------------- pure report helpers
+def training_seconds(train: Mapping[str, Any] | None) -> float | None:
+    """history.json seconds minus the time spent in during-training robustness evaluations (if any)."""
+    if not train or train.get("seconds") is None:
+        return None
+    return float(train["seconds"]) - float(train.get("curve_seconds") or 0.0)
+
+
+def time_ratios(results: Mapping[str, Any]) -> dict[str, float | None]:
+    """{run: training seconds / the reference run's seconds} (None where either is missing)."""
+    runs = results["runs"]
+    base = training_seconds(runs.get(results["report"].get("time_reference") or "", {}).get("train"))
+    ratios = {}
+    for name, entry in runs.items():
+        seconds = training_seconds(entry.get("train"))
+        ok = base and seconds is not None and math.isfinite(base) and math.isfinite(seconds) and base > 0
+        ratios[name] = float(seconds) / float(base) if ok else None
+    return ratios
+
+
+def _fmt(value, digits=1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:.{digits}f}"
+
+
+def _cell(ours, paper, digits=1) -> str:
+    return f"{_fmt(ours, digits)} ({_fmt(paper, digits)})" if paper is not None else _fmt(ours, digits)
+
+
+def _metric(entry, key):
+    return (entry.get("metrics") or {}).get(key)
+
+
+def adv_key(task: str, radius: float) -> str:
+    """As tf_avae.evaluation.radius_key: adv/<task>/eps=<radius shortest>."""
+    return f"adv/{task}/eps={float(radius):g}"
+
+
+def _runs_in_order(results):
+    runs = results["runs"]
+    order = [name for name in results.get("run_order") or () if name in runs]
+    return [(name, runs[name]) for name in order + [n for n in runs if n not in order]]
+
+
+def _section_table(results) -> list[str]:
+    """Paper Table 1 layout: digit and colour accuracy per radius, MSE, FID, time (ours (paper))."""
+    radii = results["evaluation"]["radii"]
+    tasks = results["report"]["tasks"]
+    ratios = time_ratios(results)
+    has_paper = bool(results["paper"])
+    header = ["model"] + [f"{task} {r:g}" for task in tasks for r in radii] + ["MSE", "FID", "time", "train s",
+                                                                               "steps", "seed"]
+    lines = [f"Adversarial accuracy (%) under L-inf PGD at radius eps; cells are "
+             f"{'ours (paper)' if has_paper else 'ours'}. time = training wall time (history.json seconds minus "
+             f"the during-training robustness evaluations) / that of run `{results['report'].get('time_reference')}`"
+             f", measured here on a shared CPU; train s = history.json seconds.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, entry in _runs_in_order(results):
+        paper = results["paper"].get(entry.get("paper") or "", None) if has_paper else None
+        label = entry["label"] + (" *(control)*" if entry["role"] == "control" else "")
+        cells = [label]
+        for task in tasks:
+            for radius in radii:
+                key = adv_key(task, radius)
+                cells.append(_cell(_metric(entry, key), (paper or {}).get(key) if has_paper else None))
+        ratio = ratios.get(name)
+        cells += [_fmt(_metric(entry, "mse"), 4), _fmt(_metric(entry, "fid"), 2),
+                  _cell(None if ratio is None else f"x{ratio:.2f}", (paper or {}).get("time") if has_paper else None),
+                  _fmt((entry.get("train") or {}).get("seconds"), 0),
+                  str((entry.get("train") or {}).get("steps", "—")), str(entry["seed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _two_se(p, q, n) -> float:
+    """Two standard errors (percentage points) of the difference of two accuracies (%) on n examples each."""
+    if not n:
+        return float("inf")
+    a, b = p / 100.0, q / 100.0
+    return 200.0 * math.sqrt(max(a * (1 - a), 0.0) / n + max(b * (1 - b), 0.0) / n)
+
+
+def compare_runs(results, run: str, against: str, radii=None) -> dict[str, Any]:
+    """Per (task, radius): ours[run] - ours[against] and whether it exceeds two standard errors.
+
+    `radii`: the radii compared (default: every non-zero radius evaluated, i.e. the adversarial cells;
+    (0,) compares the clean linear-probe accuracy)."""
+    runs = results["runs"]
+    a, b = runs.get(run), runs.get(against)
+    cells, verdicts = {}, []
+    chosen = [r for r in results["evaluation"]["radii"] if r != 0] if radii is None else [float(r) for r in radii]
+    for task in results["report"]["tasks"]:
+        for radius in chosen:
+            key = adv_key(task, radius)
+            x, y = (_metric(a or {}, key), _metric(b or {}, key))
+            if x is None or y is None:
+                continue
+            n = min(_metric(a, "data/num_test") or 0, _metric(b, "data/num_test") or 0)
+            margin = _two_se(x, y, n)
+            sign = "higher" if x - y > margin else "lower" if y - x > margin else "same"
+            cells[key] = {"run": x, "against": y, "difference": x - y, "two_se": margin, "verdict": sign}
+            verdicts.append(sign)
+    if not verdicts:
+        overall = "not measured yet"
+    elif all(v == "higher" for v in verdicts):
+        overall = "yes: higher in every compared cell"
+    elif all(v in ("lower", "same") for v in verdicts):
+        overall = "no: not higher in any compared cell" + (" (lower in some)" if "lower" in verdicts else "")
+    else:
+        overall = f"mixed: higher in {verdicts.count('higher')} of {len(verdicts)} compared cells"
+    return {"cells": cells, "overall": overall}
+
+
+def _section_comparisons(results) -> list[str]:
+    lines = []
+    for item in results["report"]["comparisons"]:
+        runs = results["runs"]
+        run, against = item["run"], item["against"]
+        if run not in runs or against not in runs:
+            continue
+        outcome = compare_runs(results, run, against, item.get("radii"))
+        lines += [f"**{item['question']}** {runs[run]['label']} vs {runs[against]['label']}: "
+                  f"**{outcome['overall']}** (a difference counts when it exceeds two standard errors).", ""]
+        if outcome["cells"]:
+            lines += ["| cell | " + runs[run]["label"] + " | " + runs[against]["label"] + " | difference | 2 SE |",
+                      "|---|---|---|---|---|"]
+            for key, cell in outcome["cells"].items():
+                lines.append(f"| {key} | {cell['run']:.1f} | {cell['against']:.1f} | {cell['difference']:+.1f} | "
+                             f"{cell['two_se']:.1f} |")
+            lines.append("")
+    return lines
+
+
+def _section_radii(results) -> list[str]:
+    """Rows = radius, columns = run x task (paper Figure 5, right, as a table)."""
+    tasks, runs = results["report"]["tasks"], _runs_in_order(results)
+    header = ["eps"] + [f"{entry['label']}: {task}" for _, entry in runs for task in tasks]
+    lines = ["Adversarial accuracy (%) against the L-inf radius.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for radius in results["evaluation"]["radii"]:
+        cells = [f"{radius:g}"] + [_fmt(_metric(entry, adv_key(task, radius))) for _, entry in runs for task in tasks]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _section_sweep(results) -> list[str]:
+    """Rows = the swept value (e.g. rho), columns = task x radius."""
+    tasks, radii = results["report"]["tasks"], results["evaluation"]["radii"]
+    label = results["report"].get("sweep_label") or results["report"].get("sweep_key")
+    header = [label] + [f"{task} {r:g}" for task in tasks for r in radii] + ["MSE", "train s", "seed"]
+    lines = [f"Accuracy (%) against {label}: clean linear probe at eps 0, adversarial (L-inf PGD) otherwise.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, entry in sorted(_sweep_runs(results), key=lambda item: _sort_key(item[1].get("sweep_value"))):
+        cells = [f"{entry['label']}"] + [_fmt(_metric(entry, adv_key(t, r))) for t in tasks for r in radii]
+        cells += [_fmt(_metric(entry, "mse"), 4), _fmt((entry.get("train") or {}).get("seconds"), 0), str(entry["seed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    trends = sweep_trends(results)
+    if trends:
+        lines += ["", f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises monotonically): "
+                  + ", ".join(f"{key} {value:+.2f}" for key, value in trends.items()) + "."]
+    return lines
+
+
+def _ranks(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    order = values.argsort(kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=float)
+    for value in np.unique(values):  # ties share their mean rank
+        ranks[values == value] = ranks[values == value].mean()
+    return ranks
+
+
+def sweep_trends(results) -> dict[str, float]:
+    """{"<task> eps=<r>": Spearman correlation between the swept value and the accuracy} over the sweep runs
+    that have both (NaN-free; needs >= 3 runs and some spread)."""
+    points = [(e.get("sweep_value"), e) for _, e in _sweep_runs(results)
+              if isinstance(e.get("sweep_value"), (int, float)) and e.get("metrics")]
+    trends = {}
+    for task in results["report"]["tasks"]:
+        for radius in results["evaluation"]["radii"]:
+            pairs = [(x, _metric(e, adv_key(task, radius))) for x, e in points]
+            pairs = [(x, y) for x, y in pairs if y is not None]
+            if len(pairs) < 3:
+                continue
+            xs, ys = _ranks([x for x, _ in pairs]), _ranks([y for _, y in pairs])
+            if xs.std() == 0 or ys.std() == 0:
+                continue
+            trends[f"{task} eps={radius:g}"] = float(np.corrcoef(xs, ys)[0, 1])
+    return trends
+
+
+def _sweep_runs(results):
+    chosen = results["report"].get("sweep_runs") or ()
+    return [(n, e) for n, e in _runs_in_order(results) if not chosen or n in chosen]
+
+
+def _sort_key(value):
+    return (0, float(value)) if isinstance(value, (int, float)) else (1, 0.0)
+
+
+def _section_probe(results) -> list[str]:
+    """Linear-probe accuracy per run (AAVAE vs VAE vs AE; beta sweep)."""
+    tasks = results["report"]["tasks"]
+    ratios = time_ratios(results)
+    paper_rows = results["paper"]
+    header = ["model"] + [f"probe {t} (%)" for t in tasks] + ["MSE", "FID", "time", "train s", "steps", "seed"]
+    lines = ["Clean linear-probe test accuracy on the frozen encoder's feature "
+             f"({results['evaluation'].get('feature')}: backbone for ResNets, posterior mean otherwise).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, entry in _runs_in_order(results):
+        paper = paper_rows.get(entry.get("paper") or "")
+        cells = [entry["label"]] + [_cell(_metric(entry, f"probe/{t}"), (paper or {}).get(f"probe/{t}") if paper
+                                          else None) for t in tasks]
+        ratio = ratios.get(name)
+        cells += [_fmt(_metric(entry, "mse"), 4), _fmt(_metric(entry, "fid"), 2),
+                  "—" if ratio is None else f"x{ratio:.2f}", _fmt((entry.get("train") or {}).get("seconds"), 0),
+                  str((entry.get("train") or {}).get("steps", "—")), str(entry["seed"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if paper_rows:
+        lines += ["", "In parentheses: " + "; ".join(f"{row} {values}" for row, values in paper_rows.items())
+                  + f" ({results.get('paper_budget')})."]
+    return lines
+
+
+def _section_curve(results) -> list[str]:
+    keys = results["report"]["curve_keys"]
+    lines = []
+    for name in results["report"]["curve_runs"]:
+        entry = results["runs"].get(name)
+        if not entry or not entry.get("curve"):
+            continue
+        points = ", ".join(f"{step}: " + "/".join(_fmt(m.get(k)) for k in keys) for step, m in entry["curve"])
+        lines.append(f"- {entry['label']} ({'/'.join(keys)} by step): {points}")
+    if lines:
+        lines = ["Accuracy (%) during training: a quick probe refitted on a train subset and PGD on a test subset "
+                 "(each run's robustness_curve.json; `curve` settings of the experiment).", ""] + lines
+    return lines
+
+
+SECTIONS: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[str]]]] = {
+    "table": ("Results", _section_table),
+    "comparisons": ("Controls", _section_comparisons),
+    "radii": ("Accuracy against the radius", _section_radii),
+    "sweep": ("Sweep", _section_sweep),
+    "probe": ("Linear probe", _section_probe),
+    "curve": ("During training", _section_curve),
+}
+
+
+def results_markdown(results: Mapping[str, Any]) -> str:
+    """results.md from a results dict (results.json): pure, no file or TensorFlow access."""
+    budget = results["budget"]
+    settings = results["evaluation"]
+    lines = [f"# {results['title']}", "",
+             f"Experiment `{results['experiment']}`, written {results.get('written', '')}, workdir "
+             f"`{results.get('workdir', '')}`.", "",
+             f"**Budget (every run):** {budget['num_steps']} steps of batch {budget['batch_size']}, Adam lr "
+             f"{budget['learning_rate']}, {budget['steps_per_epoch']} steps per epoch, seed {budget['seed']}."
+             + (f" Paper: {results['paper_budget']}." if results.get("paper_budget") else ""), "",
+             f"**Evaluation:** linear probe on the frozen encoder (feature `{settings.get('feature')}`, probe train "
+             f"limit {settings.get('probe_train_limit')}), L-inf PGD with {settings.get('pgd_steps')} steps at radii "
+             f"{', '.join(f'{r:g}' for r in settings['radii'])} on {settings.get('limit') or 'all'} test examples, "
+             f"seed {settings.get('seed')}. FID is a classifier FID (features of a small in-project classifier, not "
+             f"Inception)."]
+    for claim in results["report"].get("claims", ()):
+        lines += ["", f"- Claim: {claim}"]
+    for section in results["report"]["sections"]:
+        title, build = SECTIONS[section]
+        body = build(results)
+        if body:
+            lines += ["", f"## {title}", "", *body]
+    lines += ["", "## Runs", "",
+              "| run | model | status | steps | train s | curve s | step ms | eval s | seed | budget | note |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, entry in _runs_in_order(results):
+        train = entry.get("train") or {}
+        model = ", ".join(f"{k}={v}" for k, v in sorted(entry["model"].items()) if k != "vae_workdir")
+        budget = ", ".join(f"{k}={entry['budget'][k]}" for k in (*BUDGET_KEYS, "seed") if k in entry["budget"])
+        lines.append(f"| {name} | {model} | {entry['status']} | {train.get('steps', '—')} | "
+                     f"{_fmt(train.get('seconds'), 0)} | {_fmt(train.get('curve_seconds'), 0)} | "
+                     f"{_fmt(train.get('median_step_ms'), 0)} | {_fmt(entry.get('eval_seconds'), 0)} | {entry['seed']} | "
+                     f"{budget} | {entry.get('note', '')} |")
+    lines += ["", f"Sub-workdirs: `{results.get('workdir', '')}/<run>/` (config.json, history.json, model.keras, "
+              "eval.json, robustness_curve.json, step_times.json)."]
+    if results.get("plots"):
+        lines += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in results["plots"].items()]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- plots
+def _figure():
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(10, 4))
+
+
+def _save(figure, path) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    return str(path)
+
+
+def plot_runs_vs_radius(results, directory) -> str | None:
+    """Robust accuracy against the radius, one panel per task, one line per run (all runs on one figure)."""
+    tasks, radii = results["report"]["tasks"], results["evaluation"]["radii"]
+    runs = [(n, e) for n, e in _runs_in_order(results) if e.get("metrics")]
+    if not runs:
+        return None
+    figure = _figure()
+    for index, task in enumerate(tasks):
+        axes = figure.add_subplot(1, len(tasks), index + 1)
+        for number, (name, entry) in enumerate(runs):
+            values = [_metric(entry, adv_key(task, r)) for r in radii]
+            points = [(r, v) for r, v in zip(radii, values) if v is not None]
+            if points:
+                xs, ys = zip(*points)
+                axes.plot(xs, ys, "--" if entry["role"] == "control" else "-", marker="o", color=f"C{number % 10}",
+                          label=entry["label"])
+        axes.set(xlabel="L-inf radius eps", ylabel="adversarial accuracy (%)", ylim=(-2, 102), title=task)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    return _save(figure, pathlib.Path(directory) / "robustness.png")
+
+
+def plot_training_curves(results, directory) -> str | None:
+    """Adversarial accuracy against training steps for the curve runs (paper Figure 5, middle)."""
+    from tf_avae.evaluation import plots
+
+    records = []
+    for name in results["report"]["curve_runs"]:
+        entry = results["runs"].get(name) or {}
+        for step, metrics in entry.get("curve") or []:
+            records.append((int(step), {f"{entry['label']}: {k}": metrics[k]
+                                        for k in results["report"]["curve_keys"] if k in metrics}))
+    if not any(metrics for _, metrics in records):
+        return None
+    return plots.plot_training_curves(sorted(records, key=lambda r: r[0]),
+                                      pathlib.Path(directory) / "training_curves.png",
+                                      title="adversarial accuracy during training")
+
+
+def plot_sweep(results, directory) -> str | None:
+    """Adversarial accuracy against the swept value (rho: paper Figure 5, left), one line per task x radius."""
+    tasks, radii = results["report"]["tasks"], results["evaluation"]["radii"]
+    runs = sorted(((e.get("sweep_value"), e) for _, e in _sweep_runs(results)
+                   if e.get("metrics") and isinstance(e.get("sweep_value"), (int, float))), key=lambda p: p[0])
+    if not runs:
+        return None
+    figure = _figure()
+    axes = figure.add_subplot()
+    for number, (task, radius) in enumerate((t, r) for t in tasks for r in radii):
+        xs = [x for x, _ in runs]
+        ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
+        axes.plot(xs, [np.nan if y is None else y for y in ys], "-" if radius else ":", marker="o",
+                  color=f"C{number % 10}", label=f"{task}, eps={radius:g}")
+    label = results["report"].get("sweep_label") or results["report"].get("sweep_key")
+    axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=f"adversarial accuracy against {label}")
+    if results["report"].get("sweep_log"):
+        axes.set_xscale("symlog", linthresh=0.01)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    return _save(figure, pathlib.Path(directory) / "sweep.png")
+
+
+def plot_probe(results, directory) -> str | None:
+    """Linear-probe accuracy per run, one group of bars per task."""
+    tasks = results["report"]["tasks"]
+    runs = [(n, e) for n, e in _runs_in_order(results) if e.get("metrics")]
+    if not runs:
+        return None
+    figure = _figure()
+    axes = figure.add_subplot()
+    width = 0.8 / len(runs)
+    for number, (name, entry) in enumerate(runs):
+        values = [_metric(entry, f"probe/{t}") or 0.0 for t in tasks]
+        axes.bar(np.arange(len(tasks)) + number * width, values, width, color=f"C{number % 10}", label=entry["label"])
+    axes.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
+    axes.set(ylabel="linear-probe accuracy (%)", ylim=(0, 102), title="linear probe on the frozen encoder")
+    axes.legend(fontsize=7)
+    return _save(figure, pathlib.Path(directory) / "probe.png")
+
+
+PLOTS: dict[str, Callable[[Mapping[str, Any], Any], str | None]] = {
+    "robustness": plot_runs_vs_radius,
+    "training_curves": plot_training_curves,
+    "sweep": plot_sweep,
+    "probe": plot_probe,
+}
+
+
+__all__ = [
+    "EXPERIMENTS", "PAPER_TABLE1", "PLOTS", "SECTIONS", "aavae_vs_vae_experiment", "add_run", "build_run_configs", "collect_results",
+    "compare_runs", "evaluation_is_current", "run_dependencies", "sweep_trends", "evaluation_settings", "experiment_config", "results_markdown",
+    "run", "smoke_experiment", "time_ratios", "training_state", "write_report",
+]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use scripts/reproduce.py --config configs/reproduce_color_mnist.py --workdir DIR")
