@@ -1,0 +1,91 @@
+"""Smoke test of scripts/benchmark.py: a `--quick` run finishes and writes valid JSON and Markdown with the
+expected keys. It asserts nothing about speed (the numbers of a quick run on a shared CPU mean little)."""
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "benchmark.py"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("benchmark")
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", f"--output_dir={output_dir}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return output_dir, completed.stdout
+
+
+def _timed(row):
+    assert "error" not in row, row
+    for key in ("median_ms", "q1_ms", "q3_ms", "images_per_s", "cpu_ms_per_step", "load_1m", "samples_ms"):
+        assert key in row, (key, row)
+    assert row["median_ms"] > 0 and math.isfinite(row["images_per_s"])
+
+
+@pytest.mark.slow
+def test_quick_run_writes_results_with_expected_keys(quick_run):
+    output_dir, stdout = quick_run
+    results = json.loads((output_dir / "results.json").read_text())
+    for key in ("environment", "settings", "step_time", "fit", "pgd", "pipeline", "memory", "targets",
+                "peak_rss_mb", "load_average_start", "load_average_end"):
+        assert key in results, key
+    env = results["environment"]
+    for key in ("tensorflow", "keras", "python", "cpu_count", "git_commit"):
+        assert key in env, key
+    assert env["quick"] is True
+    for section in ("step_time", "fit", "pgd", "pipeline", "memory"):
+        meta = results[section]["_meta"]
+        for key in ("load_before", "load_after", "seconds", "peak_rss_mb_after"):
+            assert key in meta, (section, key)
+
+    # step times: every model on the MLP and the ConvNet, VAE vs AAVAE on the ResNet, ratios to the VAE
+    tables = {table["architecture"]: table for table in results["step_time"]["tables"]}
+    assert set(tables) == {"mlp", "conv", "resnet"}
+    for architecture, models in (("mlp", {"VAE", "AE", "AAVAE", "AVAE", "SE(5)", "SE-AVAE(5)"}),
+                                 ("conv", {"VAE", "AE", "AAVAE", "AVAE", "SE(5)", "SE-AVAE(5)"}),
+                                 ("resnet", {"VAE", "AAVAE"})):
+        steps = [r for r in tables[architecture]["rows"] if r["kind"] == "model step"]
+        assert {r["model"] for r in steps} == models
+        for row in steps:
+            _timed(row)
+            assert row["ratio_to_vae"] > 0
+        assert next(r for r in steps if r["model"] == "VAE")["ratio_to_vae"] == pytest.approx(1.0)
+
+    fit = results["fit"]
+    assert {r["model"] for r in fit["rows"]} >= {"VAE", "AVAE"}
+    for row in fit["rows"]:
+        _timed(row)
+        assert set(row["setting"]) == {"train.jit_compile", "train.steps_per_execution"}
+    for label in ("VAE", "AVAE"):
+        summary = fit["summary"][label]
+        assert summary["reference_images_per_s"] in (8868.0, 7142.0)
+        assert summary["ratio_to_reference"] == pytest.approx(summary["images_per_s"] / summary["reference_images_per_s"])
+
+    assert results["pgd"]["pgd_steps"] == 40
+    for row in results["pgd"]["rows"]:
+        _timed(row)
+    for row in results["pipeline"]["rows"]:
+        _timed(row)
+    assert results["pipeline"]["comparisons"]
+
+    child = results["memory"]["training_subprocess"]
+    assert child["returncode"] == 0, child.get("log_tail")
+    assert child["peak_rss_mb"] > 0
+
+    for check in results["targets"]:
+        assert set(check) == {"what", "value", "target", "passed", "note"}
+
+    markdown = (output_dir / "results.md").read_text()
+    for heading in ("## Targets", "## model.fit throughput", "## Training step time", "## Input pipeline",
+                    "## PGD evaluation throughput", "## Peak resident memory"):
+        assert heading in markdown
+    assert "## Targets" in stdout  # the table is also printed
