@@ -1,7 +1,7 @@
 r"""Speed and memory of tf_avae on this machine: step times and ratios, `model.fit` throughput, PGD
 evaluation, input pipelines, peak memory. Writes `<output_dir>/results.json` and `results.md` (also printed).
 
-    python scripts/benchmark.py                                  # the full run, ~20-40 min on 2 busy cores
+    python scripts/benchmark.py                                  # the full run, ~15 min on 2 busy cores
     python scripts/benchmark.py --quick --output_dir /tmp/bench  # a tiny run (the smoke test), ~2 min
     python scripts/benchmark.py --sections=fit,pipeline          # only some sections
 
@@ -29,9 +29,9 @@ Sections (every number carries its repeats, quartiles, the CPU time it used and 
 * ``pipeline`` -- `data.build_dataset("color_mnist", "train", 64)` consumed inside a graph loop (as `fit`
   with `steps_per_execution` consumes it), with and without a SimCLR augmentation `map`; the AAVAE's in-step
   augmentation layer alone on cached batches; and how much faster each is than its consumer.
-* ``memory`` -- peak resident memory (`ru_maxrss`) of this process, and of a colorMNIST ConvNet AVAE
-  training run (`scripts/train.py --config configs/avae_color_mnist.py`, 500 steps) in a subprocess,
-  read with `os.wait4` so it is that run's peak alone.
+* ``memory`` -- peak resident memory of a colorMNIST ConvNet AVAE training run (`scripts/train.py --config
+  configs/avae_color_mnist.py`, 500 steps) in a subprocess: its VmHWM (and its own `ru_maxrss`) at exit, so
+  it is that run's peak alone (run first, while this process is small); and this process's `ru_maxrss`.
 
 Timing method: all variants of one table are built first, traced and warmed up (excluded), then take turns
 for `--repeats` rounds (the order rotates every round) and each row is the median over rounds. Other
@@ -137,7 +137,8 @@ def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
         "numpy": np.__version__, "tf_avae": getattr(tf_avae, "__version__", None),
-        "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "platform": platform.platform(), "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gb": None if memory_gb is None else round(memory_gb, 1),
@@ -240,7 +241,8 @@ def _build(name: str, architecture: str, image_shape, *, latent_dim: int, networ
     if name == "AE":
         return models.AE(encoder, decoder, seed=seed)
     if name == "AAVAE":
-        return models.AAVAE(encoder, decoder, augmentation=augment.simclr_augment(preset, seed=seed), beta=0.0, seed=seed)
+        augmentation = augment.simclr_augment(preset, seed=seed)
+        return models.AAVAE(encoder, decoder, augmentation=augmentation, beta=0.0, seed=seed)
     if name == "AVAE":
         return models.AVAE(encoder, decoder, rho=0.975, beta=1.0, delusion="sample", seed=seed)
     if name == "SE(5)":
@@ -277,7 +279,8 @@ def _random_images(shape, batch, seed):
 
 
 def step_time_groups(quick: bool):
-    """(group key, architecture, image shape, batch, latent, network kwargs, preset, obs. variance, models, modes, steps/call)."""
+    """Tables: (key, architecture, image shape, batch, latent, network kwargs, augmentation preset,
+    observation variance, models, modes, steps per call)."""
     modes = ("graph",) if quick else ("graph", "xla")
     resnet = {"width": 16, "head_units": 512}  # configs/aavae_cifar10.py
     if quick:
@@ -326,7 +329,8 @@ def _profile_runners(group, models_by_key, batch, images_per_step):
             return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn(batch))
 
         rows += [
-            Runner("profile: SE attack alone (5 PGD steps)", run(attack), 1, images_per_step, kind="profile", mode="graph"),
+            Runner("profile: SE attack alone (5 PGD steps)", run(attack), 1, images_per_step, kind="profile",
+                   mode="graph"),
             Runner("profile: encoder forward", run(encoder_forward), 1, images_per_step, kind="profile", mode="graph"),
             Runner("profile: encoder forward+backward", run(encoder_forward_backward), 1, images_per_step,
                    kind="profile", mode="graph"),
@@ -344,7 +348,8 @@ def run_step_time(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
     import keras
 
     tables = []
-    for group, arch, shape, batch_size, latent, kwargs, preset, variance, names, modes, per_call in step_time_groups(quick):
+    for spec in step_time_groups(quick):
+        group, arch, shape, batch_size, latent, kwargs, preset, variance, names, modes, per_call = spec
         batch = _random_images(shape, batch_size, seed)
         runners, built, skipped = [], {}, []
         for mode in modes:
@@ -373,7 +378,8 @@ def run_step_time(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
                 row["ratio_to_vae"] = row["median_ms"] / baseline["median_ms"]
         tables.append({
             "group": group, "architecture": arch, "image_shape": list(shape), "batch_size": batch_size,
-            "latent_dim": latent, "network_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+            "latent_dim": latent,
+            "network_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
             "augmentation_preset": preset, "steps_per_call": per_call, "rows": rows, "skipped": skipped,
         })
         del built, runners
@@ -437,7 +443,6 @@ def _fit_settings(quick: bool):
 
 def run_fit(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
     import keras
-    import tensorflow as tf
 
     from tf_avae import train_lib
 
@@ -757,13 +762,15 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "## Targets", "", "| check | measured | target | met | note |", "|---|---|---|---|---|"]
         for check in checks:
             met = {True: "yes", False: "**no**", None: "-"}[check["passed"]]
-            lines.append(f"| {check['what']} | {_fmt(check['value'], 2)} | {check['target']} | {met} | {check['note']} |")
+            lines.append(f"| {check['what']} | {_fmt(check['value'], 2)} | {check['target']} | {met} | "
+                         f"{check['note']} |")
 
     fit = results.get("fit")
     if fit and "rows" in fit:
         lines += ["", "## model.fit throughput (MLP 4x200, colorMNIST, batch 64, real tf.data pipeline)", "",
                   f"{fit['what']}. S = {fit['steps_per_fit']}. Reference (JAX/Haiku): VAE 8,868, AVAE 7,142 img/s.", "",
-                  "| model | kind | jit_compile | steps_per_execution | img/s (median) | best repeat | ms/step | IQR ms | "
+                  "| model | kind | jit_compile | steps_per_execution | img/s (median) | best repeat | ms/step | "
+                  "IQR ms | "
                   "CPU ms/step | x reference | load 1m |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in fit["rows"]:
             if "median_ms" not in row:
@@ -773,7 +780,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {row['model']} | {row['kind'].split(' (')[0]} | {row['setting']['train.jit_compile']} | "
                 f"{row['setting']['train.steps_per_execution']} | {_fmt(row['images_per_s'], 0)} | "
-                f"{_fmt(row['best_images_per_s'], 0)} | {row['median_ms']:.2f} | {row['q1_ms']:.2f}-{row['q3_ms']:.2f} | "
+                f"{_fmt(row['best_images_per_s'], 0)} | {row['median_ms']:.2f} | "
+                f"{row['q1_ms']:.2f}-{row['q3_ms']:.2f} | "
                 f"{row['cpu_ms_per_step']:.2f} | {_fmt(row['images_per_s'] / ref if ref else None, 2)} | "
                 f"{_fmt(row['load_1m'], 2)} |")
         for label, entry in fit.get("summary", {}).items():
@@ -797,7 +805,8 @@ def markdown(results: dict[str, Any]) -> str:
                     continue
                 lines.append(f"| {row['model']} | {row['mode']} | {row['median_ms']:.2f} | "
                              f"{row['q1_ms']:.2f}-{row['q3_ms']:.2f} | {row['images_per_s']:,.0f} | "
-                             f"{_fmt(row.get('ratio_to_vae'), 2)} | {row['cpu_ms_per_step']:.2f} | {_fmt(row['load_1m'], 2)} |")
+                             f"{_fmt(row.get('ratio_to_vae'), 2)} | {row['cpu_ms_per_step']:.2f} | "
+                             f"{_fmt(row['load_1m'], 2)} |")
             for skip in table["skipped"]:
                 lines.append(f"| {skip['name']} | {skip['mode']} | not run: {skip['why']} | | | | | |")
             lines.append("")

@@ -112,7 +112,7 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
     config.base = ml_collections.ConfigDict({
         "data": base.data.to_dict(),
         "network": base.network.to_dict(),
-        "train": {"verbose": 2, "eval_batches": 20},
+        "train": {"verbose": 2, "eval_batches": 20, "jit_compile": False, "steps_per_execution": 1},
     })
     config.curve = ml_collections.ConfigDict(
         {"every_steps": 500, "radii": (0.1,), "pgd_steps": 10, "probe_examples": 2000, "test_examples": 500})
