@@ -4,7 +4,9 @@ r"""AVAE paper Figure 5 (right): AVAE vs SE (eps' = 0.1) evaluated at radii 0 ..
     python scripts/reproduce.py --config configs/eps_sweep_color_mnist.py:smoke --workdir /tmp/eps_smoke
 
 Trains the AVAE (rho 0.975, delusion "sample") and the smooth encoder (PGD eps' 0.1, 5 steps, rho_SE
-0.95) with one budget and evaluates both at radii 0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3 (40 PGD steps).
+0.95) with one budget and evaluates both at radii 0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3 (40 PGD steps). Their
+training configs equal those of the same runs in configs/reproduce_color_mnist.py (robustness curve included),
+so finished run directories of that experiment can be copied in: only the evaluation then runs.
 Paper claim: the AVAE degrades gracefully with eps while SE collapses beyond its training radius.
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples
@@ -25,9 +27,11 @@ def get_config(arg=None):
                           "seed": 0})
     config.eval_limit = 5000
     config.evaluation.radii = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-    reproduce_lib.add_run(config, "avae", "AVAE", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"})
+    reproduce_lib.add_run(config, "avae", "AVAE", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"},
+                          curve=True)
     reproduce_lib.add_run(config, "se", "SE (eps'=0.1, 5 steps)",
-                          {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"})
+                          {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"},
+                          curve=True)
     config.report.update({
         "sections": ("radii", "comparisons", "table"),
         "plots": ("robustness",),

@@ -276,3 +276,24 @@ def test_tf_config_is_parsed_for_the_number_of_workers(monkeypatch):
     monkeypatch.delenv("TF_CONFIG")
     assert train_lib._tf_config_tasks() == 0
     assert train_lib.worker_role(tf.distribute.get_strategy()).is_chief
+
+
+# --------------------------------------------------------------------------- a longer budget
+def test_a_finished_run_trained_for_more_steps_equals_one_longer_run_and_other_changes_are_refused(tmp_path):
+    extended_dir, reference_dir = tmp_path / "extended", tmp_path / "reference"
+    train_lib.train(tiny_config(num_steps=6, steps_per_epoch=3, every=3), extended_dir)
+    extended = train_lib.train(tiny_config(num_steps=9, steps_per_epoch=3, every=3), extended_dir, resume=True)
+    reference = train_lib.train(tiny_config(num_steps=9, steps_per_epoch=3, every=3), reference_dir)
+
+    history = json.loads((extended_dir / train_lib.HISTORY_FILE).read_text())
+    assert history["steps"] == 9 and history["resumed_from_step"] == 6
+    assert json.loads((extended_dir / train_lib.CONFIG_FILE).read_text())["train"]["num_steps"] == 9
+    for a, b in zip(reference.weights, extended.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, err_msg=a.path)
+
+    before = (extended_dir / train_lib.MODEL_FILE).read_bytes()
+    for change in ({"num_steps": 3}, {"learning_rate": 0.5}):
+        config = tiny_config(**{"num_steps": 9, "steps_per_epoch": 3, "every": 3, **change})
+        with pytest.raises(ValueError, match="different config"):
+            train_lib.train(config, extended_dir, resume=True)
+    assert (extended_dir / train_lib.MODEL_FILE).read_bytes() == before

@@ -180,11 +180,18 @@ def _differences(old, new, prefix=""):
 
 
 def check_workdir_config(workdir, config) -> None:
-    """A workdir belongs to one config: rerunning the same one is fine, another one is refused."""
+    """A workdir belongs to one config: rerunning the same one is fine, another one is refused. The one change
+    accepted is a larger `train.num_steps`: training continues from the last checkpoint with the same constant
+    learning rate, so 5k steps and then 10k more are one 15k-step run."""
     path = pathlib.Path(workdir) / CONFIG_FILE
     if not path.exists():
         return
-    differences = _differences(json.loads(path.read_text()), config_to_dict(config))
+    old, new = json.loads(path.read_text()), config_to_dict(config)
+    old_steps = old.get("train", {}).get("num_steps")
+    new_steps = new.get("train", {}).get("num_steps")
+    if isinstance(old_steps, int) and isinstance(new_steps, int) and new_steps >= old_steps:
+        old = {**old, "train": {**old["train"], "num_steps": new_steps}}
+    differences = _differences(old, new)
     if differences:
         raise ValueError(
             f"workdir {str(workdir)!r} already holds a run with a different config ({'; '.join(differences)}). "
