@@ -19,14 +19,6 @@ from tf_avae import reproduce_lib
 def get_config(arg=None):
     config = reproduce_lib.aavae_vs_vae_experiment("color_mnist", preset="color_mnist")
     config.title = "AAVAE vs VAE vs AE on the linear probe, beta sweep: colorMNIST, ConvNet"
-    config.base.network.architecture = "conv"
-    config.base.network.latent_dim = 64
-    config.base.network.observation_variance = 0.5
-    config.budget.update({"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500,
-                          "seed": 0})
+    reproduce_lib.color_mnist_conv(config, eval_limit=None)
     config.report.tasks = ("digit", "colour")
-    if arg == "paper":
-        config.budget.update({"num_steps": 100_000, "learning_rate": 1e-4, "steps_per_epoch": 1000})
-    if arg == "smoke":
-        reproduce_lib.smoke_experiment(config)
-    return config
+    return reproduce_lib.apply_argument(config, arg, paper_eval_limit=False)

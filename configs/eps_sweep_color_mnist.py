@@ -20,12 +20,7 @@ from tf_avae import reproduce_lib
 def get_config(arg=None):
     config = reproduce_lib.experiment_config("eps_sweep")
     config.title = "AVAE vs SE against the attack radius (paper Figure 5, right), colorMNIST ConvNet"
-    config.base.data.name = "color_mnist"
-    config.base.network.architecture = "conv"
-    config.base.network.observation_variance = 0.5
-    config.budget.update({"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500,
-                          "seed": 0})
-    config.eval_limit = 5000
+    reproduce_lib.color_mnist_conv(config)
     config.evaluation.radii = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
     reproduce_lib.add_run(config, "avae", "AVAE", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"},
                           curve=True)
@@ -43,9 +38,4 @@ def get_config(arg=None):
         "claims": ("the AVAE degrades gracefully with eps while SE collapses beyond its training radius eps'=0.1 "
                    "(paper Figure 5, right).",),
     })
-    if arg == "paper":
-        config.budget.update({"num_steps": 100_000, "learning_rate": 1e-4, "steps_per_epoch": 1000})
-        config.eval_limit = None
-    if arg == "smoke":
-        reproduce_lib.smoke_experiment(config)
-    return config
+    return reproduce_lib.apply_argument(config, arg)

@@ -38,13 +38,7 @@ PAPER_ROWS = {"vae": "VAE", "avae": "AVAE", "se": "SE(eps'=0.1, 5 steps)", "se_a
 def get_config(arg=None):
     config = reproduce_lib.experiment_config("table1")
     config.title = "AVAE paper Table 1 on colorMNIST (ConvNet)"
-    config.base.data.name = "color_mnist"
-    config.base.network.architecture = "conv"
-    config.base.network.latent_dim = 64
-    config.base.network.observation_variance = 0.5
-    config.budget.update({"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500,
-                          "seed": 0})
-    config.eval_limit = 5000
+    reproduce_lib.color_mnist_conv(config)
     add = reproduce_lib.add_run
     add(config, "vae", "VAE", {"name": "vae", "beta": 1.0}, curve=True, paper=PAPER_ROWS["vae"])
     add(config, "avae", "AVAE", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}, curve=True,
@@ -83,10 +77,4 @@ def get_config(arg=None):
         "claims": ("the AVAE is robust without adversarial training (paper: digit 88.1% / colour 99.8% at eps 0.1), "
                    "more than the VAE (5.8% / 19.9%) and at a fraction of SE's cost.",),
     })
-    if arg == "paper":
-        config.budget.update({"num_steps": 100_000, "learning_rate": 1e-4, "steps_per_epoch": 1000})
-        config.curve.every_steps = 5000
-        config.eval_limit = None
-    if arg == "smoke":
-        reproduce_lib.smoke_experiment(config)
-    return config
+    return reproduce_lib.apply_argument(config, arg)

@@ -20,12 +20,7 @@ RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
 def get_config(arg=None):
     config = reproduce_lib.experiment_config("rho_sweep")
     config.title = "AVAE adversarial accuracy against rho (paper Figure 5, left), colorMNIST ConvNet"
-    config.base.data.name = "color_mnist"
-    config.base.network.architecture = "conv"
-    config.base.network.observation_variance = 0.5
-    config.budget.update({"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500,
-                          "seed": 0})
-    config.eval_limit = 5000
+    reproduce_lib.color_mnist_conv(config)
     for rho in RHOS:
         name = "rho_" + f"{rho:g}".replace("0.", "")
         reproduce_lib.add_run(config, name, f"AVAE rho={rho:g}",
@@ -39,9 +34,4 @@ def get_config(arg=None):
         "sweep_label": "rho",
         "claims": ("adversarial accuracy rises as rho -> 1 (paper Figure 5, left).",),
     })
-    if arg == "paper":
-        config.budget.update({"num_steps": 100_000, "learning_rate": 1e-4, "steps_per_epoch": 1000})
-        config.eval_limit = None
-    if arg == "smoke":
-        reproduce_lib.smoke_experiment(config)
-    return config
+    return reproduce_lib.apply_argument(config, arg)

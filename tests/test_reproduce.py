@@ -157,6 +157,21 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
         keras.backend.clear_session()
 
 
+@pytest.mark.parametrize("name", ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist",
+                                  "aavae_vs_vae_color_mnist"])
+def test_color_mnist_experiments_share_one_setting_and_refuse_an_unknown_argument(name):
+    config = load_config(name, None)
+    assert (config.base.data.name, config.base.network.architecture) == ("color_mnist", "conv")
+    assert config.base.network.observation_variance == 0.5 and config.base.network.latent_dim == 64
+    first_run = next(iter(reproduce_lib.build_run_configs(config, "/nonexistent").values()))
+    assert reproduce_lib.budget_of(first_run) == {
+        "num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500, "seed": 0}
+    paper = load_config(name, "paper")
+    assert (paper.budget.num_steps, paper.budget.learning_rate, paper.curve.every_steps) == (100_000, 1e-4, 5000)
+    with pytest.raises(ValueError, match="'smoke' or 'paper'"):
+        load_config(name, "papr")
+
+
 def test_table1_config_has_the_paper_models_and_the_two_controls():
     config = load_config("reproduce_color_mnist")
     run_configs = reproduce_lib.build_run_configs(config, "/nonexistent")

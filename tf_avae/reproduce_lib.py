@@ -181,6 +181,35 @@ def smoke_experiment(config) -> ml_collections.ConfigDict:
     return config
 
 
+def color_mnist_conv(config, eval_limit: int | None = 5000) -> ml_collections.ConfigDict:
+    """The setting of the colorMNIST reproductions (paper Table 1): ConvNet, latent 64, Gaussian likelihood with
+    observation variance 0.5, and the CPU budget (5000 steps of batch 64, Adam lr 1e-3, seed 0)."""
+    config.base.data.name = "color_mnist"
+    config.base.network.architecture = "conv"
+    config.base.network.latent_dim = 64
+    config.base.network.observation_variance = 0.5
+    config.budget.update({"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500,
+                          "seed": 0})
+    config.eval_limit = eval_limit
+    return config
+
+
+def apply_argument(config, arg: str | None, paper_eval_limit: bool = True) -> ml_collections.ConfigDict:
+    """The argument after a config's colon: None (its own budget), "smoke" (CI) or "paper" (the paper's
+    100k steps of batch 64 at lr 1e-4, the robustness curve every 5000 steps; with `paper_eval_limit`, the
+    whole test set)."""
+    if arg not in (None, "", "smoke", "paper"):
+        raise ValueError(f"config argument must be empty, 'smoke' or 'paper'; got {arg!r}.")
+    if arg == "paper":
+        config.budget.update({"num_steps": 100_000, "learning_rate": 1e-4, "steps_per_epoch": 1000})
+        config.curve.every_steps = 5000
+        if paper_eval_limit:
+            config.eval_limit = None
+    if arg == "smoke":
+        smoke_experiment(config)
+    return config
+
+
 def aavae_vs_vae_experiment(dataset: str, preset: str, betas=(0.0, 0.01, 0.1, 1.0), paper: str | None = None):
     """AAVAE vs VAE vs AE with the same encoder and budget, plus AAVAE's beta sweep (configs/aavae_vs_vae_*.py).
 
