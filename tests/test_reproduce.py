@@ -12,7 +12,7 @@ import sys
 import keras
 import pytest
 
-from tf_avae import reproduce_lib, train_lib
+from tf_avae import data, evaluation, reproduce_lib, train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
@@ -294,3 +294,25 @@ def test_results_markdown_shows_missing_runs_and_sweeps():
     markdown = reproduce_lib.results_markdown(results)
     order = [line.split("|")[1].strip() for line in markdown.splitlines() if re.match(r"\| (AVAE|VAE|Noise) \|", line)]
     assert order[:3] == ["AVAE", "VAE", "Noise"]  # sorted by rho
+
+
+def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_beside_their_eval(smoke_run):
+    workdir, _ = smoke_run
+    runs = [workdir / "vae", workdir / "avae"]
+    output = workdir.parent / "diagnosis"
+    result = subprocess.run(
+        [sys.executable, "scripts/diagnose_robustness.py", f"--workdirs={','.join(map(str, runs))}",
+         f"--output={output}", "--limit=16", "--pgd_steps=2", "--epsilon=0.1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.with_suffix(".json").read_text())
+    assert report["settings"] == {"epsilon": 0.1, "pgd_steps": 2, "limit": 16, "seed": 0}
+    assert "| moved by PGD |" in output.with_suffix(".md").read_text()
+    images, _ = data.load_arrays("color_mnist", "test", limit=16, seed=0)
+    for run, row in zip(runs, report["rows"]):
+        expected = evaluation.latent_displacement(train_lib.load_model(run), images, epsilon=0.1, pgd_steps=2)
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, rel=1e-4), (run.name, key)
+        recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
+        assert row["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
+        assert row["steps"] == 20

@@ -1,10 +1,11 @@
 """Encoder sensitivity against closed forms for a linear encoder."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_avae.evaluation import EncoderAdapter
-from tf_avae.evaluation.sensitivity import encoder_sensitivity
+from tf_avae.evaluation.sensitivity import encoder_sensitivity, latent_displacement
 
 
 def _linear_encoder(weights):
@@ -35,3 +36,26 @@ def test_a_constant_encoder_has_zero_sensitivity():
     encoder = EncoderAdapter(lambda x: (tf.zeros([tf.shape(x)[0], 3]), tf.zeros([tf.shape(x)[0], 3])))
     result = encoder_sensitivity(encoder, np.random.default_rng(1).random((4, 6, 6, 1)).astype(np.float32))
     assert result["sensitivity/random"] == 0.0 and result["sensitivity/worst"] == 0.0
+
+
+def test_latent_displacement_of_a_one_dimensional_linear_code_matches_the_closed_forms():
+    # mu(x) = w . x: the worst L-inf perturbation moves it by eps ||w||_1 (delta = eps sign(w); images kept
+    # away from the [0, 1] bounds so clipping never binds); uniform noise moves it by |w . u|, u ~ U[-eps, eps]^d,
+    # close to Gaussian with variance eps^2 ||w||^2 / 3, whose absolute value has median 0.6745 sigma.
+    rng = np.random.default_rng(2)
+    weights = rng.normal(size=(8 * 8 * 3, 1))
+    images = (0.3 + 0.4 * rng.random((400, 8, 8, 3))).astype(np.float32)
+    eps = 0.05
+    result = latent_displacement(_linear_encoder(weights), images, epsilon=eps, pgd_steps=10)
+    codes = images.reshape(len(images), -1) @ weights
+    spread = np.sqrt(np.mean((codes - codes.mean()) ** 2))
+    np.testing.assert_allclose(result["displacement/spread"], spread, rtol=1e-4)
+    np.testing.assert_allclose(result["displacement/pgd"], eps * np.abs(weights).sum() / spread, rtol=1e-3)
+    noise = 0.6745 * eps * np.linalg.norm(weights) / np.sqrt(3) / spread
+    np.testing.assert_allclose(result["displacement/noise"], noise, rtol=0.12)
+    np.testing.assert_allclose(result["displacement/ratio"], result["displacement/pgd"] / result["displacement/noise"])
+
+
+def test_latent_displacement_refuses_a_non_positive_radius():
+    with pytest.raises(ValueError, match="epsilon"):
+        latent_displacement(_linear_encoder(np.ones((12, 1))), np.zeros((2, 2, 2, 3), np.float32), epsilon=0.0)
