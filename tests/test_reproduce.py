@@ -316,3 +316,13 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
         recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
         assert row["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
         assert row["steps"] == 20
+
+
+def test_results_list_runs_in_the_configs_order_whatever_order_they_ran_in(tmp_path):
+    config = load_config("reproduce_color_mnist", "smoke")
+    declared = [name for name in config.run_names if name != "avae_ss"]  # avae_ss must follow vae
+    config.run_names = tuple(reversed(declared))
+    run_configs = reproduce_lib.build_run_configs(config, tmp_path)
+    assert list(run_configs) == list(reversed(declared))
+    results = reproduce_lib.collect_results(config, tmp_path, run_configs, reproduce_lib.evaluation_settings(config))
+    assert results["run_order"] == declared

@@ -118,6 +118,7 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
         {"every_steps": 500, "radii": (0.1,), "pgd_steps": 10, "probe_examples": 2000, "test_examples": 500})
     config.runs = ml_collections.ConfigDict()
     config.run_names = ()
+    config.table_order = ()
     config.eval_limit = ml_collections.config_dict.placeholder(int)
     config.evaluation = ml_collections.ConfigDict({
         "radii": (0.0, 0.1, 0.2),
@@ -165,6 +166,7 @@ def add_run(config, name: str, label: str, model: Mapping[str, Any], *, override
         "paper": paper or "", "role": role, "note": note,
     })
     config.run_names = tuple(config.run_names) + (name,)
+    config.table_order = tuple(config.table_order) + (name,)  # rows of results.md, whatever run_names says
 
 
 def smoke_experiment(config) -> ml_collections.ConfigDict:
@@ -622,7 +624,10 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
     report = _to_dict(config.report)
     paper = PAPER_TABLES.get(report.get("paper_table"), {})
     runs = {}
-    for name, training in run_configs.items():
+    declared = list(config.get("table_order", ()))
+    ordered = sorted(run_configs, key=lambda n: declared.index(n) if n in declared else len(declared))
+    for name in ordered:
+        training = run_configs[name]
         spec = config.runs[name]
         directory = run_dir(workdir, name)
         history = _read_json(directory / train_lib.HISTORY_FILE)
