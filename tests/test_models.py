@@ -96,6 +96,29 @@ def test_aavae_with_simclr_augmentation_reconstructs_the_original():
                                helpers.loss_terms_at(vae, batch)["loss"], rtol=1e-6)
 
 
+def test_beta_zero_keeps_an_infinite_kl_out_of_the_loss_and_sampling_clips_the_log_variance():
+    # With beta = 0 nothing bounds the encoder's variance: on colorMNIST (lr 1e-3) an AAVAE's log sigma^2
+    # reached ~90 within 20 steps, exp overflowed and the loss became 0 * inf = NaN.
+    encoder, decoder = helpers.networks("mlp")
+    batch = helpers.images(4)
+    model = models.AAVAE(encoder, decoder, augmentation=helpers.Shift(0.0), seed=0)
+    original_call = encoder.call
+    encoder.call = lambda x, training=None: (original_call(x, training=training)[0],
+                                             tf.fill([tf.shape(x)[0], model.latent_dim], 200.0))
+    terms = helpers.loss_terms_at(model, batch)
+    assert np.all(np.isinf(terms["kl"]))  # reported as it is
+    np.testing.assert_array_equal(terms["loss"], terms["reconstruction"])
+    assert np.all(np.isfinite(terms["loss"]))
+
+    mean = tf.zeros([3, 2])
+    log_variance = tf.constant([[200.0, 0.5], [-200.0, 0.5], [20.0, -30.0]])
+    noise_model = models.VAE(*helpers.networks("mlp"), seed=0)
+    z = noise_model.sample_posterior(mean, log_variance, tf.constant([0, 0], tf.int64)).numpy()
+    eps = noise_model.sample_posterior(mean, tf.zeros_like(log_variance), tf.constant([0, 0], tf.int64)).numpy()
+    low, high = models.base.LOG_VARIANCE_RANGE
+    np.testing.assert_allclose(z, eps * np.exp(0.5 * np.clip(log_variance.numpy(), low, high)), rtol=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(helpers.MODEL_FACTORIES))
 def test_every_model_survives_keras_save_and_load(name, tmp_path):
     model = helpers.compiled(helpers.make_model(name))

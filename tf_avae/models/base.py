@@ -18,6 +18,9 @@ from tf_avae import objectives, rng
 from tf_avae.networks.base import GaussianEncoder, ImageDecoder
 from tf_avae.validation import check_image_array, check_non_negative, check_open_interval, check_tensor_image_spec
 
+# log sigma^2 of q(z|x) is clipped to this range where z is sampled (`sample_posterior`): sigma in [3e-7, 2.2e4].
+LOG_VARIANCE_RANGE = (-30.0, 20.0)
+
 
 class RepresentationModel(keras.Model):
     """Base of VAE, AE, AAVAE, AVAE, SE, SE-AVAE and AVAE-SS.
@@ -79,7 +82,13 @@ class RepresentationModel(keras.Model):
         return tuple(tf.cast(t, self.dtype) for t in tensors)
 
     def sample_posterior(self, mean, log_variance, seed):
-        """z = mean + sigma * eps (reparameterised)."""
+        """z = mean + sigma * eps (reparameterised), with log sigma^2 clipped to `LOG_VARIANCE_RANGE`.
+
+        The clip is the identity in any healthy run (|log sigma^2| stays far inside it). It matters when nothing
+        bounds the variance: with beta = 0 (AAVAE's default) the encoder's outputs, variance included, can grow
+        without limit, and exp(log sigma^2 / 2) overflowed to inf within 20 steps on colorMNIST (lr 1e-3).
+        """
+        log_variance = tf.clip_by_value(log_variance, *LOG_VARIANCE_RANGE)
         return mean + tf.exp(0.5 * log_variance) * rng.normal(tf.shape(mean), seed, mean.dtype)
 
     def elbo_terms(self, encoder_input, target, step, training, beta):
@@ -95,7 +104,9 @@ class RepresentationModel(keras.Model):
         (raw,) = self.loss_precision(self.decoder.raw_outputs(latents, training=training and self.decoder.trainable))
         reconstruction = -self.decoder.log_prob(self.loss_precision(target)[0], raw)
         kl = objectives.gaussian_kl_to_standard_normal(mean, log_variance)
-        terms = {"reconstruction": reconstruction, "kl": kl, "loss": reconstruction + beta * kl}
+        # beta = 0 leaves the KL out of the loss (0 * inf would be NaN); it is still reported.
+        loss = reconstruction + beta * kl if beta else reconstruction
+        terms = {"reconstruction": reconstruction, "kl": kl, "loss": loss}
         state = {"mean": mean, "log_variance": log_variance, "latents": latents, "raw": raw}
         return terms, state
 
