@@ -22,19 +22,13 @@ from tf_avae import reproduce_lib
 def get_config(arg=None):
     config = reproduce_lib.aavae_vs_vae_experiment("cifar10", preset="cifar10", paper="AAVAE (CIFAR-10, ResNet-50)")
     config.title = "AAVAE vs VAE vs AE on the linear probe, beta sweep: CIFAR-10, ResNet-18"
-    config.base.network.architecture = "resnet"
-    config.base.network.latent_dim = 128
-    config.base.network.observation_variance = 1.0
-    config.base.network.kwargs = {"width": 16, "head_units": 512}
+    reproduce_lib.resnet_probe_setting(config, arg)
     config.budget.update({"num_steps": 2000, "batch_size": 64, "learning_rate": 2.5e-4, "steps_per_epoch": 500,
                           "seed": 0})
     config.eval_limit = 5000
-    config.report.tasks = ("label",)
     if arg == "paper":
-        config.base.network.kwargs = {"width": 64, "head_units": 2048}
         config.budget.update({"num_steps": 3200 * 195, "batch_size": 256, "steps_per_epoch": 195})
         config.eval_limit = None
     if arg == "smoke":
         reproduce_lib.smoke_experiment(config)
-        config.base.network.kwargs = {"width": 4, "blocks_per_stage": (1, 1, 1, 1), "head_units": 16}
     return config

@@ -25,19 +25,13 @@ def get_config(arg=None):
     config.title = "AAVAE vs VAE vs AE on the linear probe, beta sweep: STL-10, ResNet-18"
     config.base.data.train_split = "unlabelled"
     config.base.data.eval_split = "test"
-    config.base.network.architecture = "resnet"
-    config.base.network.latent_dim = 128
-    config.base.network.observation_variance = 1.0
-    config.base.network.kwargs = {"width": 16, "head_units": 512}
+    reproduce_lib.resnet_probe_setting(config, arg)
     config.budget.update({"num_steps": 500, "batch_size": 32, "learning_rate": 2.5e-4, "steps_per_epoch": 250,
                           "seed": 0})
     config.eval_limit = 2000
-    config.report.tasks = ("label",)
     if arg == "paper":
-        config.base.network.kwargs = {"width": 64, "head_units": 2048}
         config.budget.update({"num_steps": 3200 * 390, "batch_size": 256, "steps_per_epoch": 390})
         config.eval_limit = None
     if arg == "smoke":
         reproduce_lib.smoke_experiment(config)
-        config.base.network.kwargs = {"width": 4, "blocks_per_stage": (1, 1, 1, 1), "head_units": 16}
     return config

@@ -246,15 +246,13 @@ def pgd_attack(
         noise_seed, radius_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
         shape = tf.shape(x)
         if norm == "inf":
-            noise = eps * tf.random.stateless_uniform(shape, rng.philox_seed(noise_seed), minval=-1.0, maxval=1.0,
-                                                      dtype=dtype, alg=rng.ALGORITHM)
+            noise = eps * rng.stateless_uniform(shape, noise_seed, dtype, minval=-1.0, maxval=1.0)
         else:
-            direction = tf.random.stateless_normal(shape, rng.philox_seed(noise_seed), dtype=dtype, alg=rng.ALGORITHM)
+            direction = rng.stateless_normal(shape, noise_seed, dtype)
             direction = direction / tf.maximum(_per_example_l2(direction), _TINY)
             dims = tf.cast(tf.reduce_prod(shape[1:]), dtype)
             radius_shape = tf.concat([shape[:1], tf.ones_like(shape[1:])], axis=0)
-            u = tf.random.stateless_uniform(radius_shape, rng.philox_seed(radius_seed), dtype=dtype,
-                                              alg=rng.ALGORITHM)
+            u = rng.stateless_uniform(radius_shape, radius_seed, dtype)
             noise = direction * eps * tf.pow(u, 1.0 / dims)  # uniform in the volume of the ball
         x_adv = project(x + noise)
     else:

@@ -394,11 +394,7 @@ class _RandomImageLayer(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def _uniform(self, batch_size, columns: int) -> tf.Tensor:
-        # the named Philox algorithm: the numbers of the default "auto_select", much faster under XLA (tf_avae.rng)
-        return tf.random.stateless_uniform(
-            tf.stack([batch_size, columns]), seed=rng.philox_seed(_replica_seed(self.seed_generator)),
-            dtype=tf.float32, alg=rng.ALGORITHM,
-        )
+        return rng.stateless_uniform(tf.stack([batch_size, columns]), _replica_seed(self.seed_generator))
 
     def call(self, inputs, training=True):
         inputs = tf.convert_to_tensor(inputs)
@@ -598,10 +594,7 @@ class GaussianNoiseAugment(_RandomImageLayer):
     def _augment(self, images):
         if self.stddev == 0:
             return images
-        noise = tf.random.stateless_normal(
-            tf.shape(images), seed=rng.philox_seed(_replica_seed(self.seed_generator)), stddev=self.stddev,
-            dtype=tf.float32, alg=rng.ALGORITHM,
-        )
+        noise = rng.stateless_normal(tf.shape(images), _replica_seed(self.seed_generator), stddev=self.stddev)
         out = images + noise
         return tf.clip_by_value(out, 0.0, 1.0) if self.clip else out
 

@@ -212,6 +212,24 @@ def apply_argument(config, arg: str | None, paper_eval_limit: bool = True) -> ml
     return config
 
 
+RESNET_WIDTHS = {
+    None: {"width": 16, "head_units": 512},  # the CPU budget
+    "paper": {"width": 64, "head_units": 2048},  # the AAVAE authors' widths (their encoder is a ResNet-50)
+    "smoke": {"width": 4, "blocks_per_stage": (1, 1, 1, 1), "head_units": 16},
+}
+
+
+def resnet_probe_setting(config, arg: str | None) -> ml_collections.ConfigDict:
+    """The network of the CIFAR-10 / STL-10 AAVAE comparisons: ResNet-18 (CIFAR stem), latent 128, Gaussian
+    likelihood with variance 1, widths by argument (`RESNET_WIDTHS`); one classification task, `label`."""
+    config.base.network.architecture = "resnet"
+    config.base.network.latent_dim = 128
+    config.base.network.observation_variance = 1.0
+    config.base.network.kwargs = dict(RESNET_WIDTHS[arg or None])
+    config.report.tasks = ("label",)
+    return config
+
+
 def aavae_vs_vae_experiment(dataset: str, preset: str, betas=(0.0, 0.01, 0.1, 1.0), paper: str | None = None):
     """AAVAE vs VAE vs AE with the same encoder and budget, plus AAVAE's beta sweep (configs/aavae_vs_vae_*.py).
 

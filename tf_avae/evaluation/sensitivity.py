@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tf_avae import adversarial
+from tf_avae import adversarial, rng
 from tf_avae.evaluation.adapter import as_encoder_adapter
 from tf_avae.validation import check_image_array, check_positive, check_positive_int
 
@@ -57,9 +57,9 @@ def encoder_sensitivity(model: Any, images: Any, *, iterations: int = 20, random
         seeds = tf.random.experimental.stateless_split(batch_seed, num=random_directions + 1)
         random = tf.zeros([tf.shape(x)[0]])
         for k in range(random_directions):
-            v = _unit(tf.random.stateless_normal(tf.shape(x), seed=seeds[k]))
+            v = _unit(rng.stateless_normal(tf.shape(x), seeds[k]))
             random += _norms(jvp(x, v))
-        v = _unit(tf.random.stateless_normal(tf.shape(x), seed=seeds[-1]))
+        v = _unit(rng.stateless_normal(tf.shape(x), seeds[-1]))
         for _ in range(iterations):  # power iteration on J^T J
             v = _unit(vjp(x, jvp(x, v)))
         return random / random_directions, _norms(jvp(x, v))
@@ -105,7 +105,7 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
 
         attacked = adversarial.pgd_attack(objective, x, epsilon=epsilon, step_size=step_size, num_steps=pgd_steps,
                                           seed=attack_seed)
-        noisy = tf.clip_by_value(x + tf.random.stateless_uniform(tf.shape(x), noise_seed, -epsilon, epsilon),
+        noisy = tf.clip_by_value(x + rng.stateless_uniform(tf.shape(x), noise_seed, minval=-epsilon, maxval=epsilon),
                                  0.0, 1.0)
         return reference, _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)
 
