@@ -1,4 +1,4 @@
-r"""AVAE paper, Table 1 on colorMNIST (ConvNet): VAE, AVAE, SE, SE-AVAE, AVAE-SS and two controls.
+r"""AVAE paper, Table 1 on colorMNIST (ConvNet): VAE, AVAE, SE, SE-AVAE, AVAE-SS and four controls.
 
     python scripts/reproduce.py --config configs/reproduce_color_mnist.py --workdir runs/reproduce_color_mnist
     python scripts/reproduce.py --config configs/reproduce_color_mnist.py:smoke --workdir /tmp/reproduce_smoke
@@ -19,11 +19,14 @@ Runs:
   avae_mean  control: AVAE with delusion "mean" (DeepMind's reference code)
   noise_vae  control: a VAE whose encoder input gets the Gaussian noise delusion="sample" adds
              (AAVAE with gaussian_noise augmentation of stddev sqrt(observation_variance), beta 1)
+  avae_reference  control: the AVAE as DeepMind's public code draws: z = mu + sigma^2 eps (posterior_scale
+             "variance") and x~ = decoder mean
+  vae_reference   control: the VAE with that draw of z
 VAE, AVAE and SE record adversarial accuracy (digit, eps 0.1) during training (paper Figure 5, middle).
 
 Arguments after the colon:
   (none)  CPU budget: 5000 steps of batch 64, Adam lr 1e-3, seed 0; evaluation on 5000 test examples
-          (all 50k train images for the probes). About 60-75 min for all 7 runs on the shared 2-core CPU
+          (all 50k train images for the probes). About 80-95 min for all 9 runs on the shared 2-core CPU
           (training ~48 min: SE ~2.3x and SE-AVAE ~2.5x a VAE step; evaluation ~1.5-2 min per run).
   smoke   CI: 20 steps of batch 32 on 512 images, evaluation on 64 test examples with 3 PGD steps.
   paper   the paper's budget: 100k steps of batch 64, Adam lr 1e-4; evaluation on the whole test set.
@@ -59,6 +62,12 @@ def get_config(arg=None):
         {"name": "aavae", "beta": 1.0,
          "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}},
         role="control", note="encoder input + N(0, observation_variance) noise, the noise delusion='sample' adds")
+    add(config, "avae_reference", "AVAE as DeepMind's code (z = mu + sigma^2 eps, x~ = mean)",
+        {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "mean", "posterior_scale": "variance"},
+        role="control", note="the reference code's draws: z scaled by the variance, x~ = decoder mean")
+    add(config, "vae_reference", "VAE as DeepMind's code (z = mu + sigma^2 eps)",
+        {"name": "vae", "beta": 1.0, "posterior_scale": "variance"},
+        role="control", note="the reference code's VAE: z scaled by the variance")
     config.report.update({
         "sections": ("table", "comparisons", "curve"),
         "plots": ("robustness", "training_curves"),
@@ -73,6 +82,8 @@ def get_config(arg=None):
             {"run": "avae", "against": "avae_mean",
              "question": "Does drawing the delusion with the likelihood's noise (eq. 10) beat the decoder mean?"},
             {"run": "avae", "against": "vae", "question": "Is the AVAE more robust than the VAE?"},
+            {"run": "avae_reference", "against": "vae_reference",
+             "question": "With the reference code's draws, is the AVAE more robust than the VAE?"},
         ),
         "claims": ("the AVAE is robust without adversarial training (paper: digit 88.1% / colour 99.8% at eps 0.1), "
                    "more than the VAE (5.8% / 19.9%) and at a fraction of SE's cost.",),

@@ -11,6 +11,7 @@ from scipy.stats import binom
 
 import helpers
 from tf_avae import evaluation as ev
+from tf_avae import models
 from tf_avae.evaluation.adapter import EncoderAdapter
 
 COLOURS = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], np.float32)
@@ -285,6 +286,16 @@ def test_prior_samples_are_decoder_means_of_standard_normal_latents(vae):
     samples = ev.sample_prior_images(vae, 5, seed=3)
     latents = np.random.default_rng(3).standard_normal((5, vae.latent_dim)).astype(np.float32)
     np.testing.assert_allclose(samples, vae.decode(latents).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_prior_samples_of_a_linear_mean_decoder_are_clipped_to_the_pixel_range():
+    model = models.VAE(*helpers.networks("mlp", mean_activation="linear"), seed=0)
+    decoder_bias = model.decoder.trainable_variables[-1]
+    decoder_bias.assign(np.linspace(-2.0, 3.0, decoder_bias.shape[0]).astype(np.float32))  # means leave [0, 1]
+    latents = np.random.default_rng(3).standard_normal((5, model.latent_dim)).astype(np.float32)
+    means = model.decode(latents).numpy()
+    assert means.min() < 0.0 and means.max() > 1.0
+    np.testing.assert_allclose(ev.sample_prior_images(model, 5, seed=3), np.clip(means, 0.0, 1.0), rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ consistency

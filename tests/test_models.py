@@ -119,6 +119,27 @@ def test_beta_zero_keeps_an_infinite_kl_out_of_the_loss_and_sampling_clips_the_l
     np.testing.assert_allclose(z, eps * np.exp(0.5 * np.clip(log_variance.numpy(), low, high)), rtol=1e-6)
 
 
+def test_reference_posterior_scale_draws_with_the_variance_and_survives_a_reload(tmp_path):
+    # DeepMind's AVAE code draws z = mu + sigma^2 * eps; the default is the reparameterisation mu + sigma * eps.
+    mean = tf.constant([[1.0, -2.0], [0.5, 0.0]])
+    log_variance = tf.constant([[-2.0, 0.0], [1.0, -6.0]])
+    seed = tf.constant([4, 2], tf.int64)
+    paper = models.AVAE(*helpers.networks("mlp"), seed=0)
+    reference = models.AVAE(*helpers.networks("mlp"), seed=0, posterior_scale="variance")
+    eps = (paper.sample_posterior(tf.zeros_like(mean), tf.zeros_like(mean), seed)).numpy()
+    np.testing.assert_allclose(paper.sample_posterior(mean, log_variance, seed).numpy(),
+                               mean.numpy() + np.exp(0.5 * log_variance.numpy()) * eps, rtol=1e-6)
+    np.testing.assert_allclose(reference.sample_posterior(mean, log_variance, seed).numpy(),
+                               mean.numpy() + np.exp(log_variance.numpy()) * eps, rtol=1e-6)
+    reloaded = helpers.save_and_reload(helpers.compiled(reference), tmp_path / "reference.keras")
+    assert reloaded.posterior_scale == "variance"
+    batch = helpers.images(4)
+    np.testing.assert_array_equal(helpers.loss_terms_at(reloaded, batch)["loss"],
+                                  helpers.loss_terms_at(reference, batch)["loss"])
+    with pytest.raises(ValueError, match="posterior_scale"):
+        models.VAE(*helpers.networks("mlp"), posterior_scale="sigma")
+
+
 @pytest.mark.parametrize("name", sorted(helpers.MODEL_FACTORIES))
 def test_every_model_survives_keras_save_and_load(name, tmp_path):
     model = helpers.compiled(helpers.make_model(name))

@@ -76,7 +76,8 @@ def reconstruction_error(model: Any, images: Any, batch_size: int = 256) -> dict
 
 def sample_prior_images(model: Any, num_samples: int, *, latent_dim: int | None = None, seed: int = 0,
                         batch_size: int = 256) -> np.ndarray:
-    """Decoder means at ``num_samples`` latents ``z ~ N(0, I)`` (numpy-seeded), float32 ``[N, H, W, C]``."""
+    """Decoder means at ``num_samples`` latents ``z ~ N(0, I)`` (numpy-seeded), float32 ``[N, H, W, C]``,
+    clipped to the pixel range [0, 1] (a decoder with a linear mean can leave it; a sigmoid mean cannot)."""
     adapter = as_encoder_adapter(model)
     if not adapter.can_decode:
         raise ValueError(f"model {adapter.name} has no decoder: sampling needs decode(z).")
@@ -86,7 +87,7 @@ def sample_prior_images(model: Any, num_samples: int, *, latent_dim: int | None 
     if latent_dim is None:
         raise ValueError("latent_dim must be given for a model without a latent_dim attribute.")
     latents = np.random.default_rng(seed).standard_normal((num_samples, int(latent_dim))).astype(np.float32)
-    return map_batches(adapter.compiled("decode"), latents, batch_size)
+    return np.clip(map_batches(adapter.compiled("decode"), latents, batch_size), 0.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -152,6 +152,7 @@ class AVAESS(AVAE):
                 f"vae's decoder (image_shape {tuple(decoder.image_shape)}, latent_dim {decoder.latent_dim}) must "
                 f"match its encoder (image_shape {tuple(encoder.image_shape)}, latent_dim {encoder.latent_dim})."
             )
+        kwargs.setdefault("posterior_scale", vae.posterior_scale)
         return cls(_copy_network(encoder), _copy_network(decoder), rho=rho,
                    beta=vae.beta if beta is None else beta, delusion=delusion, batch_size=batch_size,
                    seed=vae.seed if seed is None else seed, **kwargs)

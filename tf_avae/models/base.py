@@ -16,10 +16,16 @@ import tensorflow as tf
 
 from tf_avae import objectives, rng
 from tf_avae.networks.base import GaussianEncoder, ImageDecoder
-from tf_avae.validation import check_image_array, check_non_negative, check_open_interval, check_tensor_image_spec
+from tf_avae.validation import (check_choice, check_image_array, check_non_negative, check_open_interval,
+                                check_tensor_image_spec)
 
 # log sigma^2 of q(z|x) is clipped to this range where z is sampled (`sample_posterior`): sigma in [3e-7, 2.2e4].
 LOG_VARIANCE_RANGE = (-30.0, 20.0)
+
+# How a posterior sample is scaled (`posterior_scale`): "std" draws z = mu + sigma * eps, the reparameterisation
+# the losses assume; "variance" draws z = mu + sigma^2 * eps, as DeepMind's public AVAE code does (its encoder's
+# `sample` multiplies eps by the variance). The second exists to test whether that difference matters.
+POSTERIOR_SCALES = ("std", "variance")
 
 
 class RepresentationModel(keras.Model):
@@ -35,7 +41,8 @@ class RepresentationModel(keras.Model):
 
     loss_term_names: tuple[str, ...] = ("reconstruction", "kl")
 
-    def __init__(self, encoder: GaussianEncoder, decoder: ImageDecoder, seed: int = 0, **kwargs):
+    def __init__(self, encoder: GaussianEncoder, decoder: ImageDecoder, seed: int = 0, posterior_scale: str = "std",
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, GaussianEncoder):
             raise TypeError(f"encoder must be a tf_avae GaussianEncoder; got {type(encoder).__name__}.")
@@ -53,6 +60,7 @@ class RepresentationModel(keras.Model):
         self.encoder = encoder.ensure_built()
         self.decoder = decoder.ensure_built()
         self.seed = int(seed)
+        self.posterior_scale = check_choice("posterior_scale", posterior_scale, POSTERIOR_SCALES)
         self.image_shape = tuple(encoder.image_shape)
         self.latent_dim = encoder.latent_dim
         self._trackers = {
@@ -82,14 +90,16 @@ class RepresentationModel(keras.Model):
         return tuple(tf.cast(t, self.dtype) for t in tensors)
 
     def sample_posterior(self, mean, log_variance, seed):
-        """z = mean + sigma * eps (reparameterised), with log sigma^2 clipped to `LOG_VARIANCE_RANGE`.
+        """z = mean + sigma * eps (reparameterised), with log sigma^2 clipped to `LOG_VARIANCE_RANGE`; with
+        `posterior_scale="variance"`, z = mean + sigma^2 * eps (the reference code's draw, `POSTERIOR_SCALES`).
 
         The clip is the identity in any healthy run (|log sigma^2| stays far inside it). It matters when nothing
         bounds the variance: with beta = 0 (AAVAE's default) the encoder's outputs, variance included, can grow
         without limit, and exp(log sigma^2 / 2) overflowed to inf within 20 steps on colorMNIST (lr 1e-3).
         """
         log_variance = tf.clip_by_value(log_variance, *LOG_VARIANCE_RANGE)
-        return mean + tf.exp(0.5 * log_variance) * rng.normal(tf.shape(mean), seed, mean.dtype)
+        log_scale = 0.5 * log_variance if self.posterior_scale == "std" else log_variance
+        return mean + tf.exp(log_scale) * rng.normal(tf.shape(mean), seed, mean.dtype)
 
     def elbo_terms(self, encoder_input, target, step, training, beta):
         """Negative-ELBO pieces for q(z|encoder_input) and p(target|z).
@@ -193,6 +203,7 @@ class RepresentationModel(keras.Model):
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "seed": self.seed,
+            "posterior_scale": self.posterior_scale,
         }
 
     @classmethod
