@@ -17,7 +17,7 @@ from tf_avae import data, evaluation, reproduce_lib, train_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
                "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10"]
-TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae"]
+TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae", "avae_reference", "vae_reference"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -80,6 +80,11 @@ def test_smoke_reproduction_writes_every_model_every_cell_paper_numbers_and_plot
     assert configs["noise_vae"].model.augmentation.to_dict() == {"name": "gaussian_noise", "stddev": 0.5 ** 0.5}
     assert configs["avae_ss"].model.vae_workdir == str(workdir / "vae")
     assert configs["se"].model.epsilon == 0.1 and configs["se"].model.pgd_steps == 5
+    # the reference-code controls draw z = mu + sigma^2 eps; the trained model kept that setting
+    assert configs["avae_reference"].model.to_dict() == {"name": "avae", "rho": 0.975, "beta": 1.0,
+                                                         "delusion": "mean", "posterior_scale": "variance"}
+    assert configs["vae_reference"].model.posterior_scale == "variance" and "posterior_scale" not in configs["vae"].model
+    assert train_lib.load_model(workdir / "vae_reference").posterior_scale == "variance"
     # robustness curves during training (paper Figure 5, middle) for VAE, AVAE and SE only
     for name in TABLE1_RUNS:
         curve = results["runs"][name]["curve"]
@@ -152,6 +157,8 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
             continue
         model = train_lib.build_model(training)
         assert model.latent_dim == training.network.latent_dim, run_name
+        if name.startswith("aavae_vs_vae"):  # the AAVAE authors' linear decoder mean, for every run
+            assert model.decoder.likelihood.mean_activation == "linear", run_name
         built.add(key)
         del model
         keras.backend.clear_session()
