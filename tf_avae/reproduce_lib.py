@@ -1050,6 +1050,7 @@ def plot_runs_vs_radius(results, directory) -> str | None:
     if not runs:
         return None
     figure = _figure()
+    legend = {}
     for index, task in enumerate(tasks):
         axes = figure.add_subplot(1, len(tasks), index + 1)
         for number, (name, entry) in enumerate(runs):
@@ -1057,11 +1058,14 @@ def plot_runs_vs_radius(results, directory) -> str | None:
             points = [(r, v) for r, v in zip(radii, values) if v is not None]
             if points:
                 xs, ys = zip(*points)
-                axes.plot(xs, ys, "--" if entry["role"] == "control" else "-", marker="o", color=f"C{number % 10}",
-                          label=entry["label"])
+                (line,) = axes.plot(xs, ys, "--" if entry["role"] == "control" else "-", marker="o",
+                                    color=f"C{number % 10}", label=entry["label"])
+                legend.setdefault(entry["label"], line)
         axes.set(xlabel="L-inf radius eps", ylabel="adversarial accuracy (%)", ylim=(-2, 102), title=task)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
+    # One legend below the panels, where it hides no line.
+    figure.legend(list(legend.values()), list(legend), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,
+                  fontsize=7)
     return _save(figure, pathlib.Path(directory) / "robustness.png")
 
 
@@ -1097,9 +1101,12 @@ def plot_sweep(results, directory) -> str | None:
         axes.plot(xs, [np.nan if y is None else y for y in ys], "-" if radius else ":", marker="o",
                   color=f"C{number % 10}", label=f"{task}, eps={radius:g}")
     label = results["report"].get("sweep_label") or results["report"].get("sweep_key")
-    axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=f"adversarial accuracy against {label}")
+    kind = "adversarial" if any(radii) else "linear-probe"
+    axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=f"{kind} accuracy against {label}")
     if results["report"].get("sweep_log"):
         axes.set_xscale("symlog", linthresh=0.01)
+        if min(x for x, _ in runs) >= 0:
+            axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     return _save(figure, pathlib.Path(directory) / "sweep.png")
