@@ -6,7 +6,8 @@ r"""AAVAE vs VAE vs AE on the linear probe, same ConvNet encoder and budget, plu
 Runs offline (real MNIST from the local cache). Runs: AE, VAE (beta 1), AAVAE (beta 0, the paper's "KL
 removed") and AAVAE with beta 0.01 / 0.1 / 1; the AAVAE augmentation is the `color_mnist` SimCLR preset
 (crops >= half the area, brightness/contrast/saturation jitter, no hue or grey so the colour label
-survives). Probe feature: the posterior mean (ConvNet). Evaluation: clean linear-probe accuracy (digit,
+survives). Every decoder has a linear mean (the AAVAE authors'; a sigmoid mean stalls the AE and the beta-0 AAVAE
+at the mean image). Probe feature: the posterior mean (ConvNet). Evaluation: clean linear-probe accuracy (digit,
 colour), MSE, classifier FID.
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0 (~40 min for the 6 runs on the shared 2-core
