@@ -10,6 +10,7 @@ An encoder made insensitive to noise only (small `displacement/noise`) but not t
 `displacement/pgd`) is the signature of training against random rather than adversarial perturbations.
 """
 
+import functools
 import json
 import pathlib
 
@@ -26,13 +27,21 @@ flags.mark_flags_as_required(["workdirs", "output"])
 EVAL_KEYS = ("adv/digit/eps=0.1", "adv/colour/eps=0.1", "sensitivity/random", "sensitivity/worst")
 
 
+@functools.lru_cache(maxsize=None)
+def test_images(name, split, limit, seed):
+    """Loaded once per dataset, however many workdirs share it."""
+    from tf_avae import data
+
+    return data.load_arrays(name, split, limit=limit, seed=seed)[0]
+
+
 def diagnose(workdir, epsilon, pgd_steps, limit, seed):
-    from tf_avae import data, train_lib
+    from tf_avae import train_lib
     from tf_avae.evaluation import latent_displacement
 
     workdir = pathlib.Path(workdir)
     config = train_lib.load_config(workdir)
-    images, _ = data.load_arrays(config.data.name, config.data.get("eval_split") or "test", limit=limit, seed=seed)
+    images = test_images(config.data.name, config.data.get("eval_split") or "test", limit, seed)
     model = train_lib.load_model(workdir)
     row = {"workdir": str(workdir), "model": config.model.name, "dataset": config.data.name,
            "steps": (json.loads((workdir / train_lib.HISTORY_FILE).read_text()).get("steps")

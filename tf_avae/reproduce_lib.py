@@ -200,8 +200,7 @@ def apply_argument(config, arg: str | None, paper_eval_limit: bool = True) -> ml
     """The argument after a config's colon: None (its own budget), "smoke" (CI) or "paper" (the paper's
     100k steps of batch 64 at lr 1e-4, the robustness curve every 5000 steps; with `paper_eval_limit`, the
     whole test set)."""
-    if arg not in (None, "", "smoke", "paper"):
-        raise ValueError(f"config argument must be empty, 'smoke' or 'paper'; got {arg!r}.")
+    train_lib.check_config_argument(arg)
     if arg == "paper":
         config.budget.update({"num_steps": 100_000, "learning_rate": 1e-4, "steps_per_epoch": 1000})
         config.curve.every_steps = 5000
@@ -219,13 +218,20 @@ RESNET_WIDTHS = {
 }
 
 
+def resnet_network(network, arg: str | None) -> ml_collections.ConfigDict:
+    """The AAVAE network (a training config's `network`): ResNet-18 (CIFAR stem), latent 128, Gaussian likelihood
+    with variance 1 (the authors' fixed scale 1), widths by config argument (`RESNET_WIDTHS`)."""
+    network.architecture = "resnet"
+    network.latent_dim = 128
+    network.observation_variance = 1.0
+    network.kwargs.update(RESNET_WIDTHS[arg or None])
+    return network
+
+
 def resnet_probe_setting(config, arg: str | None) -> ml_collections.ConfigDict:
-    """The network of the CIFAR-10 / STL-10 AAVAE comparisons: ResNet-18 (CIFAR stem), latent 128, Gaussian
-    likelihood with variance 1, widths by argument (`RESNET_WIDTHS`); one classification task, `label`."""
-    config.base.network.architecture = "resnet"
-    config.base.network.latent_dim = 128
-    config.base.network.observation_variance = 1.0
-    config.base.network.kwargs.update(RESNET_WIDTHS[arg or None])
+    """The network of the CIFAR-10 / STL-10 AAVAE comparisons (`resnet_network`); one classification task,
+    `label`."""
+    resnet_network(config.base.network, arg)
     config.report.tasks = ("label",)
     return config
 

@@ -136,10 +136,18 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 CONFIG_ARGUMENTS = (None, "", "smoke", "paper")
 
 
+def check_config_argument(arg):
+    """The argument after a config file's colon (training and experiment configs alike)."""
+    if arg not in CONFIG_ARGUMENTS:
+        raise ValueError(f"config argument (configs/<name>.py:<argument>) must be empty, 'smoke' or 'paper'; "
+                         f"got {arg!r}.")
+    return arg
+
+
 def apply_budget(config, arg, *, paper_steps: int = 100_000, paper_learning_rate: float = 1e-4):
     """The shared meaning of a config file's argument: none = the CPU default budget the file set,
     `paper` = the paper's budget (~100k steps at batch 64, lr 1e-4), `smoke` = a sub-minute run."""
-    check_choice("config argument (configs/<name>.py:<argument>)", arg, CONFIG_ARGUMENTS)
+    check_config_argument(arg)
     if arg == "paper":
         config.train.learning_rate = paper_learning_rate
         config.train.num_steps = paper_steps

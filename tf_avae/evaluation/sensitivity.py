@@ -33,6 +33,13 @@ def _unit(t):
     return t / tf.reshape(tf.maximum(_norms(t), 1e-12), [-1] + [1] * (len(t.shape) - 1))
 
 
+def _seeded_batches(fn, images, batch_size, seed):
+    """`fn(x, batch_seed)` over `images` in batches, batch k seeded [seed, k]; its outputs concatenated (numpy)."""
+    outputs = [fn(tf.constant(images[start:start + batch_size]), tf.constant([seed, index], tf.int64))
+               for index, start in enumerate(range(0, images.shape[0], batch_size))]
+    return tuple(np.concatenate([batch[i].numpy() for batch in outputs]) for i in range(len(outputs[0])))
+
+
 def encoder_sensitivity(model: Any, images: Any, *, iterations: int = 20, random_directions: int = 8,
                         seed: int = 0, batch_size: int = 128) -> dict[str, float]:
     """Median random-direction and worst-direction (top singular value) sensitivity of the encoder mean."""
@@ -64,13 +71,7 @@ def encoder_sensitivity(model: Any, images: Any, *, iterations: int = 20, random
             v = _unit(vjp(x, jvp(x, v)))
         return random / random_directions, _norms(jvp(x, v))
 
-    random, worst = [], []
-    for index, start in enumerate(range(0, images.shape[0], batch_size)):
-        r, w = batch_sensitivity(tf.constant(images[start:start + batch_size]),
-                                 tf.constant([seed, index], tf.int64))
-        random.append(r.numpy())
-        worst.append(w.numpy())
-    random, worst = np.concatenate(random), np.concatenate(worst)
+    random, worst = _seeded_batches(batch_sensitivity, images, batch_size, seed)
     return {
         "sensitivity/random": float(np.median(random)),
         "sensitivity/worst": float(np.median(worst)),
@@ -109,16 +110,10 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
                                  0.0, 1.0)
         return reference, _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)
 
-    codes, attacked, noisy = [], [], []
-    for index, start in enumerate(range(0, images.shape[0], batch_size)):
-        c, a, n = batch_displacement(tf.constant(images[start:start + batch_size]),
-                                     tf.constant([seed, index], tf.int64))
-        codes.append(c.numpy())
-        attacked.append(a.numpy())
-        noisy.append(n.numpy())
-    codes = np.concatenate(codes).reshape(images.shape[0], -1)
+    codes, attacked, noisy = _seeded_batches(batch_displacement, images, batch_size, seed)
+    codes = codes.reshape(images.shape[0], -1)
     spread = float(np.sqrt(np.mean(np.sum((codes - codes.mean(axis=0)) ** 2, axis=1))))
-    attacked, noisy = np.concatenate(attacked) / spread, np.concatenate(noisy) / spread
+    attacked, noisy = attacked / spread, noisy / spread
     return {
         "displacement/pgd": float(np.median(attacked)),
         "displacement/noise": float(np.median(noisy)),
