@@ -50,8 +50,8 @@ def test_quick_run_writes_results_with_expected_keys(quick_run):
     # step times: every model on the MLP and the ConvNet, VAE vs AAVAE on the ResNet, ratios to the VAE
     tables = {table["architecture"]: table for table in results["step_time"]["tables"]}
     assert set(tables) == {"mlp", "conv", "resnet"}
-    for architecture, models in (("mlp", {"VAE", "AE", "AAVAE", "AVAE", "SE(5)", "SE-AVAE(5)"}),
-                                 ("conv", {"VAE", "AE", "AAVAE", "AVAE", "SE(5)", "SE-AVAE(5)"}),
+    for architecture, models in (("mlp", {"VAE", "AE", "AAVAE", "AVAE", "AVAE(mean)", "SE(5)", "SE-AVAE(5)"}),
+                                 ("conv", {"VAE", "AE", "AAVAE", "AVAE", "AVAE(mean)", "SE(5)", "SE-AVAE(5)"}),
                                  ("resnet", {"VAE", "AAVAE"})):
         steps = [r for r in tables[architecture]["rows"] if r["kind"] == "model step"]
         assert {r["model"] for r in steps} == models
