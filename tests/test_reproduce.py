@@ -16,7 +16,7 @@ from tf_avae import data, evaluation, reproduce_lib, train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
-               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10"]
+               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist"]
 TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae", "avae_reference", "vae_reference"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -165,7 +165,7 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
 
 
 @pytest.mark.parametrize("name", ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist",
-                                  "aavae_vs_vae_color_mnist"])
+                                  "aavae_vs_vae_color_mnist", "variance_sweep_color_mnist"])
 def test_color_mnist_experiments_share_one_setting_and_refuse_an_unknown_argument(name):
     config = load_config(name, None)
     assert (config.base.data.name, config.base.network.architecture) == ("color_mnist", "conv")
@@ -195,6 +195,25 @@ def test_table1_config_has_the_paper_models_and_the_two_controls():
     aavae = reproduce_lib.build_run_configs(load_config("aavae_vs_vae_color_mnist"), "/nonexistent")
     assert sorted(c.model.beta for c in aavae.values() if c.model.name == "aavae") == [0.0, 0.01, 0.1, 1.0]
     assert {c.model.name for c in aavae.values()} == {"ae", "vae", "aavae"}
+
+
+def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance():
+    config = load_config("variance_sweep_color_mnist")
+    runs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    variances = (0.05, 0.1, 0.2, 0.5, 1.0)
+    assert len(runs) == 2 * len(variances)
+    for variance, avae, control in zip(variances, config.report.sweep_runs, config.report.sweep_control_runs):
+        assert runs[avae].model.to_dict() == {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+        assert runs[avae].network.observation_variance == variance == runs[control].network.observation_variance
+        assert runs[control].model.augmentation.to_dict() == {"name": "gaussian_noise", "stddev": variance ** 0.5}
+        assert runs[avae].eval.every_steps and not runs[control].eval.every_steps  # curves for the AVAEs
+        model = train_lib.build_model(runs[control])
+        assert float(keras.ops.exp(model.decoder.likelihood.log_variance)) == pytest.approx(variance)
+        del model
+    # v = 0.5 is Table 1's setting: its finished run directories can be copied in unchanged
+    table1 = reproduce_lib.build_run_configs(load_config("reproduce_color_mnist"), "/nonexistent")
+    assert runs["avae_v05"].to_dict() == table1["avae"].to_dict()
+    assert runs["noise_vae_v05"].to_dict() == table1["noise_vae"].to_dict()
 
 
 def test_run_table_errors_name_the_problem():
@@ -301,6 +320,31 @@ def test_results_markdown_shows_missing_runs_and_sweeps():
     markdown = reproduce_lib.results_markdown(results)
     order = [line.split("|")[1].strip() for line in markdown.splitlines() if re.match(r"\| (AVAE|VAE|Noise) \|", line)]
     assert order[:3] == ["AVAE", "VAE", "Noise"]  # sorted by rho
+
+
+def test_a_sweep_with_controls_lists_both_series_by_value_with_their_trends_and_plots_two_panels(tmp_path):
+    from scipy import stats
+
+    results = _hand_written_results()
+    results["runs"]["noise2"] = copy.deepcopy(results["runs"]["noise"])
+    results["runs"]["noise2"].update(label="Noise2", metrics={**results["runs"]["noise"]["metrics"],
+                                                                "adv/digit/eps=0.1": 10.0})
+    values = {"vae": 0.9, "avae": 0.5, "se": 0.99, "noise": 0.5, "noise2": 0.99}
+    for name, value in values.items():
+        results["runs"][name]["sweep_value"] = value
+    results["report"].update(sections=["sweep"], sweep_key="model.rho", sweep_label="rho",
+                             sweep_control_runs=["noise", "noise2"], sweep_control_label="noise")
+    markdown = reproduce_lib.results_markdown(results)
+    order = [line.split("|")[1].strip() for line in markdown.splitlines()
+             if re.match(r"\| (AVAE|VAE|SE|Noise2?) \|", line)]
+    assert order == ["AVAE", "Noise", "VAE", "SE", "Noise2"]  # by rho, a control after the run of its value
+    main = reproduce_lib.sweep_trends(results)
+    digit = [results["runs"][n]["metrics"]["adv/digit/eps=0.1"] for n in ("avae", "vae", "se")]
+    assert main["digit eps=0.1"] == pytest.approx(stats.spearmanr([0.5, 0.9, 0.99], digit).statistic)
+    assert reproduce_lib.sweep_trends(results, controls=True) == {}  # two control points: no trend
+    assert "Trend of the noise runs" not in markdown
+    path = reproduce_lib.plot_sweep(results, tmp_path)
+    assert pathlib.Path(path).read_bytes()[:8] == PNG_MAGIC
 
 
 def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_beside_their_eval(smoke_run):

@@ -8,7 +8,7 @@ config (`train_lib.base_config()` + the shared parts + the run's model spec), tr
 itself.
 
 Experiment config (see `experiment_config`):
-    experiment      "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" (selects nothing in the code
+    experiment      "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" | "variance_sweep" (selects nothing in the code
                     path: the run table, `report.sections` and `report.plots` say what happens)
     title           heading of results.md
     budget          num_steps, batch_size, learning_rate, steps_per_epoch, seed: applied to EVERY run
@@ -70,7 +70,7 @@ EVAL_SETTINGS_FILE = "eval_settings.json"
 STEP_TIMES_FILE = "step_times.json"
 PLOTS_DIR = "plots"
 
-EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae")
+EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
 
 # AVAE paper, Table 1 (colorMNIST, ConvNet; adversarial accuracy %, DESIGN.md section 4). Keys as in eval.json.
@@ -142,6 +142,8 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
         "sweep_label": "",
         "sweep_log": False,
         "sweep_runs": (),  # the runs of the sweep (empty: every run)
+        "sweep_control_runs": (),  # a second series against the same swept value, dashed in the plot and the table
+        "sweep_control_label": "control",
         "claims": (),
     })
     return config
@@ -716,6 +718,7 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
                               for item in report.get("comparisons", ()) if item["run"] in runs
                               and item["against"] in runs]
     results["sweep_trends"] = sweep_trends(results) if report.get("sweep_key") else {}
+    results["sweep_control_trends"] = sweep_trends(results, controls=True) if report.get("sweep_key") else {}
     return results
 
 
@@ -894,7 +897,8 @@ def _section_sweep(results) -> list[str]:
     header = [label] + [f"{task} {r:g}" for task in tasks for r in radii] + ["MSE", "train s", "seed"]
     lines = [f"Accuracy (%) against {label}: clean linear probe at eps 0, adversarial (L-inf PGD) otherwise.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, entry in sorted(_sweep_runs(results), key=lambda item: _sort_key(item[1].get("sweep_value"))):
+    rows = [(entry, 0) for _, entry in _sweep_runs(results)] + [(e, 1) for _, e in _sweep_control_runs(results)]
+    for entry, _ in sorted(rows, key=lambda item: (_sort_key(item[0].get("sweep_value")), item[1])):
         cells = [f"{entry['label']}"] + [_fmt(_metric(entry, adv_key(t, r))) for t in tasks for r in radii]
         cells += [_fmt(_metric(entry, "mse"), 4), _fmt((entry.get("train") or {}).get("seconds"), 0), str(entry["seed"])]
         lines.append("| " + " | ".join(cells) + " |")
@@ -902,6 +906,10 @@ def _section_sweep(results) -> list[str]:
     if trends:
         lines += ["", f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises monotonically): "
                   + ", ".join(f"{key} {value:+.2f}" for key, value in trends.items()) + "."]
+    control_trends = sweep_trends(results, controls=True)
+    if control_trends:
+        lines += ["", f"Trend of the {results['report'].get('sweep_control_label') or 'control'} runs: "
+                  + ", ".join(f"{key} {value:+.2f}" for key, value in control_trends.items()) + "."]
     return lines
 
 
@@ -915,10 +923,11 @@ def _ranks(values) -> np.ndarray:
     return ranks
 
 
-def sweep_trends(results) -> dict[str, float]:
+def sweep_trends(results, controls: bool = False) -> dict[str, float]:
     """{"<task> eps=<r>": Spearman correlation between the swept value and the accuracy} over the sweep runs
-    that have both (NaN-free; needs >= 3 runs and some spread)."""
-    points = [(e.get("sweep_value"), e) for _, e in _sweep_runs(results)
+    (with `controls`, over `sweep_control_runs`) that have both (NaN-free; needs >= 3 runs and some spread)."""
+    runs = _sweep_control_runs(results) if controls else _sweep_runs(results)
+    points = [(e.get("sweep_value"), e) for _, e in runs
               if isinstance(e.get("sweep_value"), (int, float)) and e.get("metrics")]
     trends = {}
     for task in results["report"]["tasks"]:
@@ -936,7 +945,13 @@ def sweep_trends(results) -> dict[str, float]:
 
 def _sweep_runs(results):
     chosen = results["report"].get("sweep_runs") or ()
-    return [(n, e) for n, e in _runs_in_order(results) if not chosen or n in chosen]
+    controls = results["report"].get("sweep_control_runs") or ()
+    return [(n, e) for n, e in _runs_in_order(results) if (n in chosen if chosen else n not in controls)]
+
+
+def _sweep_control_runs(results):
+    controls = results["report"].get("sweep_control_runs") or ()
+    return [(n, e) for n, e in _runs_in_order(results) if n in controls]
 
 
 def _sort_key(value):
@@ -1093,29 +1108,49 @@ def plot_training_curves(results, directory) -> str | None:
 
 
 def plot_sweep(results, directory) -> str | None:
-    """Adversarial accuracy against the swept value (rho: paper Figure 5, left), one line per task x radius."""
-    tasks, radii = results["report"]["tasks"], results["evaluation"]["radii"]
-    runs = sorted(((e.get("sweep_value"), e) for _, e in _sweep_runs(results)
-                   if e.get("metrics") and isinstance(e.get("sweep_value"), (int, float))), key=lambda p: p[0])
-    if not runs:
+    """Adversarial accuracy against the swept value (rho: paper Figure 5, left), one line per task x radius; with
+    `sweep_control_runs`, one panel per task and the controls' lines dashed."""
+    report = results["report"]
+    tasks, radii = report["tasks"], results["evaluation"]["radii"]
+    series = [("", _sweep_points(_sweep_runs(results)), "o", "-")]
+    controls = _sweep_points(_sweep_control_runs(results))
+    if controls:
+        series.append((f" ({report.get('sweep_control_label') or 'control'})", controls, "s", "--"))
+    if not series[0][1]:
         return None
     figure = _figure()
-    axes = figure.add_subplot()
-    for number, (task, radius) in enumerate((t, r) for t in tasks for r in radii):
-        xs = [x for x, _ in runs]
-        ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
-        axes.plot(xs, [np.nan if y is None else y for y in ys], "-" if radius else ":", marker="o",
-                  color=f"C{number % 10}", label=f"{task}, eps={radius:g}")
-    label = results["report"].get("sweep_label") or results["report"].get("sweep_key")
+    panels = [(tasks, figure.add_subplot())] if not controls else [
+        ((task,), figure.add_subplot(1, len(tasks), number + 1)) for number, task in enumerate(tasks)]
+    label = report.get("sweep_label") or report.get("sweep_key")
     kind = "adversarial" if any(radii) else "linear-probe"
-    axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=f"{kind} accuracy against {label}")
-    if results["report"].get("sweep_log"):
-        axes.set_xscale("symlog", linthresh=0.01)
-        if min(x for x, _ in runs) >= 0:
-            axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    for panel_tasks, axes in panels:
+        for number, (task, radius) in enumerate((t, r) for t in panel_tasks for r in radii):
+            for suffix, runs, marker, style in series:
+                ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
+                axes.plot([x for x, _ in runs], [np.nan if y is None else y for y in ys],
+                          style if radius or style == "--" else ":", marker=marker, color=f"C{number % 10}",
+                          label=f"{task}, eps={radius:g}{suffix}")
+        title = panel_tasks[0] if controls else f"{kind} accuracy against {label}"
+        axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=title)
+        if report.get("sweep_log"):
+            smallest = min(x for _, points, _, _ in series for x, _ in points)
+            if smallest > 0:
+                axes.set_xscale("log")
+            else:  # a swept 0 (beta): linear around it
+                axes.set_xscale("symlog", linthresh=0.01)
+                if smallest == 0:
+                    axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    if controls:
+        figure.suptitle(f"{kind} accuracy against {label}")
     return _save(figure, pathlib.Path(directory) / "sweep.png")
+
+
+def _sweep_points(runs):
+    """[(swept value, entry)] of the evaluated runs, sorted by the value."""
+    return sorted(((e.get("sweep_value"), e) for _, e in runs
+                   if e.get("metrics") and isinstance(e.get("sweep_value"), (int, float))), key=lambda p: p[0])
 
 
 def plot_probe(results, directory) -> str | None:
