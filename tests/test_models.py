@@ -1,5 +1,7 @@
 """Model behaviour: gradient flow, what each part is fed, round trips, bad input."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -207,3 +209,34 @@ def test_wrong_image_size_in_a_dataset_fails_when_the_step_is_traced():
     dataset = tf.data.Dataset.from_tensor_slices(np.zeros((4, 32, 32, 3), np.float32)).batch(2)
     with pytest.raises(ValueError, match=r"x must have images of shape \(28, 28, 3\)"):
         model.fit(dataset, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("name, beta, mean_activation, warns", [
+    ("AE", None, "sigmoid", True),
+    ("AAVAE", 0.0, "sigmoid", True),
+    ("VAE", 0.0, "sigmoid", True),
+    ("AAVAE", 0.0, "linear", False),
+    ("AAVAE", 0.1, "sigmoid", False),
+    ("VAE", 1.0, "sigmoid", False),
+])
+def test_fit_warns_when_nothing_bounds_the_codes_of_a_sigmoid_gaussian_decoder(name, beta, mean_activation, warns):
+    encoder, decoder = helpers.networks("mlp", mean_activation=mean_activation)
+    kwargs = {} if beta is None else {"beta": beta}
+    if name == "AAVAE":
+        kwargs["augmentation"] = helpers.Shift()
+    model = getattr(models, name)(encoder, decoder, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(helpers.images(8), batch_size=8, epochs=1, verbose=0)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)
+                and "mean_activation='linear'" in str(w.message)]
+    assert bool(messages) == warns, messages
+    if warns:
+        assert f"{name} has no KL term" in messages[0]
+
+
+def test_a_frozen_decoder_is_not_warned_about():
+    vae = models.VAE(*helpers.networks("mlp"), beta=0.0)
+    post = models.AVAESS(*helpers.networks("mlp"), beta=0.0, batch_size=8)  # trains the encoder alone
+    assert vae.saturation_risk() and post.saturation_risk() is None

@@ -8,6 +8,7 @@ loss scaling that keeps distributed gradients equal to single-device ones, input
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
@@ -190,7 +191,27 @@ class RepresentationModel(keras.Model):
             return check_image_array("x", np.asarray(x), self.image_shape)
         return x
 
+    def saturation_risk(self) -> str | None:
+        """Why this model's training may stall, or None.
+
+        Without a KL term (beta = 0, or the AE) nothing bounds the codes. With a Gaussian decoder whose mean is
+        a sigmoid they grow until it saturates: on colorMNIST at lr 1e-3, |mu| reached hundreds within a few
+        hundred Adam steps, the gradient norm fell to ~1e-12 and the AE and the beta-0 AAVAE stalled at the mean
+        image (README, "The decoder mean must be linear without a KL term").
+        """
+        likelihood = self.decoder.likelihood
+        if (getattr(self, "beta", 0.0) == 0.0 and self.decoder.trainable and self.encoder.trainable
+                and getattr(likelihood, "mean_activation", None) == "sigmoid" and hasattr(likelihood, "variance")):
+            return (f"{type(self).__name__} has no KL term (beta = 0) and a Gaussian decoder with "
+                    "mean_activation='sigmoid': nothing bounds its codes, and such runs stalled at the mean image "
+                    "once the sigmoid saturated. Build the decoder with mean_activation='linear' (the AAVAE "
+                    "authors' decoder) or give the model beta > 0.")
+        return None
+
     def fit(self, x=None, y=None, *args, **kwargs):
+        risk = self.saturation_risk()
+        if risk:
+            warnings.warn(risk, UserWarning, stacklevel=2)
         return super().fit(self._checked_inputs(x), y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
