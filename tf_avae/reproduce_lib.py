@@ -59,6 +59,7 @@ from typing import Any, Callable, Mapping
 
 import ml_collections
 import numpy as np
+from scipy import stats
 
 from tf_avae import data, eval_lib, train_lib
 
@@ -913,16 +914,6 @@ def _section_sweep(results) -> list[str]:
     return lines
 
 
-def _ranks(values) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    order = values.argsort(kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values), dtype=float)
-    for value in np.unique(values):  # ties share their mean rank
-        ranks[values == value] = ranks[values == value].mean()
-    return ranks
-
-
 def sweep_trends(results, controls: bool = False) -> dict[str, float]:
     """{"<task> eps=<r>": Spearman correlation between the swept value and the accuracy} over the sweep runs
     (with `controls`, over `sweep_control_runs`) that have both (NaN-free; needs >= 3 runs and some spread)."""
@@ -936,10 +927,10 @@ def sweep_trends(results, controls: bool = False) -> dict[str, float]:
             pairs = [(x, y) for x, y in pairs if y is not None]
             if len(pairs) < 3:
                 continue
-            xs, ys = _ranks([x for x, _ in pairs]), _ranks([y for _, y in pairs])
-            if xs.std() == 0 or ys.std() == 0:
+            xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
+            if len(set(xs)) < 2 or len(set(ys)) < 2:  # no spread: no rank correlation
                 continue
-            trends[f"{task} eps={radius:g}"] = float(np.corrcoef(xs, ys)[0, 1])
+            trends[f"{task} eps={radius:g}"] = float(stats.spearmanr(xs, ys).statistic)
     return trends
 
 
