@@ -903,14 +903,12 @@ def _section_sweep(results) -> list[str]:
         cells = [f"{entry['label']}"] + [_fmt(_metric(entry, adv_key(t, r))) for t in tasks for r in radii]
         cells += [_fmt(_metric(entry, "mse"), 4), _fmt((entry.get("train") or {}).get("seconds"), 0), str(entry["seed"])]
         lines.append("| " + " | ".join(cells) + " |")
-    trends = sweep_trends(results)
-    if trends:
-        lines += ["", f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises monotonically): "
-                  + ", ".join(f"{key} {value:+.2f}" for key, value in trends.items()) + "."]
-    control_trends = sweep_trends(results, controls=True)
-    if control_trends:
-        lines += ["", f"Trend of the {results['report'].get('sweep_control_label') or 'control'} runs: "
-                  + ", ".join(f"{key} {value:+.2f}" for key, value in control_trends.items()) + "."]
+    captions = {False: f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises monotonically): ",
+                True: f"Trend of the {results['report'].get('sweep_control_label') or 'control'} runs: "}
+    for controls, caption in captions.items():
+        trends = sweep_trends(results, controls=controls)
+        if trends:
+            lines += ["", caption + ", ".join(f"{key} {value:+.2f}" for key, value in trends.items()) + "."]
     return lines
 
 
@@ -1103,10 +1101,11 @@ def plot_sweep(results, directory) -> str | None:
     `sweep_control_runs`, one panel per task and the controls' lines dashed."""
     report = results["report"]
     tasks, radii = report["tasks"], results["evaluation"]["radii"]
-    series = [("", _sweep_points(_sweep_runs(results)), "o", "-")]
+    # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy)
+    series = [("", _sweep_points(_sweep_runs(results)), "o", "-", ":")]
     controls = _sweep_points(_sweep_control_runs(results))
     if controls:
-        series.append((f" ({report.get('sweep_control_label') or 'control'})", controls, "s", "--"))
+        series.append((f" ({report.get('sweep_control_label') or 'control'})", controls, "s", "--", "--"))
     if not series[0][1]:
         return None
     figure = _figure()
@@ -1116,15 +1115,15 @@ def plot_sweep(results, directory) -> str | None:
     kind = "adversarial" if any(radii) else "linear-probe"
     for panel_tasks, axes in panels:
         for number, (task, radius) in enumerate((t, r) for t in panel_tasks for r in radii):
-            for suffix, runs, marker, style in series:
+            for suffix, runs, marker, style, clean_style in series:
                 ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
                 axes.plot([x for x, _ in runs], [np.nan if y is None else y for y in ys],
-                          style if radius or style == "--" else ":", marker=marker, color=f"C{number % 10}",
+                          style if radius else clean_style, marker=marker, color=f"C{number % 10}",
                           label=f"{task}, eps={radius:g}{suffix}")
         title = panel_tasks[0] if controls else f"{kind} accuracy against {label}"
         axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=title)
         if report.get("sweep_log"):
-            smallest = min(x for _, points, _, _ in series for x, _ in points)
+            smallest = min(x for _, points, *_ in series for x, _ in points)
             if smallest > 0:
                 axes.set_xscale("log")
             else:  # a swept 0 (beta): linear around it

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tf_avae import objectives, rng
 from tf_avae.networks.base import GaussianEncoder, ImageDecoder
+from tf_avae.networks.likelihoods import GaussianLikelihood
 from tf_avae.validation import (check_choice, check_image_array, check_non_negative, check_open_interval,
                                 check_tensor_image_spec)
 
@@ -201,7 +202,7 @@ class RepresentationModel(keras.Model):
         """
         likelihood = self.decoder.likelihood
         if (getattr(self, "beta", 0.0) == 0.0 and self.decoder.trainable and self.encoder.trainable
-                and getattr(likelihood, "mean_activation", None) == "sigmoid" and hasattr(likelihood, "variance")):
+                and isinstance(likelihood, GaussianLikelihood) and likelihood.mean_activation == "sigmoid"):
             return (f"{type(self).__name__} has no KL term (beta = 0) and a Gaussian decoder with "
                     "mean_activation='sigmoid': nothing bounds its codes, and such runs stalled at the mean image "
                     "once the sigmoid saturated. Build the decoder with mean_activation='linear' (the AAVAE "
