@@ -83,10 +83,9 @@ TARGETS = {
 }
 PAPER_RATIOS = {"AVAE": 1.5, "SE(5)": 4.0, "SE-AVAE(5)": 4.7}
 # "AVAE(mean)" is the AVAE with the reference code's x~ (the decoder mean, no noise draw): the workload of the JAX
-# reference's AVAE figure, and what the AVAE costs without drawing its [B, H, W, C] delusion noise.
+# reference's AVAE figure (its AVAE / VAE: 8,868 / 7,142 img/s = 1.24), and what the AVAE costs without drawing its
+# [B, H, W, C] delusion noise. Shown in the step tables; not a target.
 MODEL_NAMES = ("VAE", "AE", "AAVAE", "AVAE", "AVAE(mean)", "SE(5)", "SE-AVAE(5)")
-# The JAX reference's AVAE / VAE step ratio (VAE img/s over AVAE img/s), measured with x~ = the decoder mean.
-REFERENCE_AVAE_OVER_VAE = REFERENCE_IMAGES_PER_S["VAE"] / REFERENCE_IMAGES_PER_S["AVAE"]
 COLOR_MNIST_SHAPE = (28, 28, 3)
 CIFAR_SHAPE = (32, 32, 3)
 
@@ -720,10 +719,6 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             if model == "AVAE":
                 add(f"AVAE / VAE step, {table['group']} [{mode}] (paper 1.5)", ratio, "<= 1.3",
                     ratio <= TARGETS["avae_over_vae"])
-            if model == "AVAE(mean)":
-                add(f"AVAE(delusion=mean) / VAE step, {table['group']} [{mode}] (JAX reference "
-                    f"{REFERENCE_AVAE_OVER_VAE:.2f})", ratio, "<= 1.3", ratio <= TARGETS["avae_over_vae"],
-                    "the reference code's x~: no [B, H, W, C] noise draw")
             if model == "SE(5)":
                 add(f"SE(5) / VAE step, {table['group']} [{mode}] (paper 4)", ratio, "<= 3.5",
                     ratio <= TARGETS["se5_over_vae"])
