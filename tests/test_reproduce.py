@@ -342,6 +342,12 @@ def test_a_sweep_with_controls_lists_both_series_by_value_with_their_trends_and_
     digit = [results["runs"][n]["metrics"]["adv/digit/eps=0.1"] for n in ("avae", "vae", "se")]
     assert main["digit eps=0.1"] == pytest.approx(stats.spearmanr([0.5, 0.9, 0.99], digit).statistic)
     assert reproduce_lib.sweep_trends(results, controls=True) == {}  # two control points: no trend
+    # the report prints the trends collect_results stored, in task x radius order
+    results.update(sweep_trends=dict(reversed(main.items())), sweep_control_trends={})
+    markdown = reproduce_lib.results_markdown(results)
+    trend = next(line for line in markdown.splitlines() if line.startswith("Trend (Spearman"))
+    assert f"digit eps=0.1 {main['digit eps=0.1']:+.2f}" in trend
+    assert trend.index("digit eps=0.1") < trend.index("colour eps=0.1")
     assert "Trend of the noise runs" not in markdown
     path = reproduce_lib.plot_sweep(results, tmp_path)
     assert pathlib.Path(path).read_bytes()[:8] == PNG_MAGIC
@@ -377,3 +383,18 @@ def test_results_list_runs_in_the_configs_order_whatever_order_they_ran_in(tmp_p
     assert list(run_configs) == list(reversed(declared))
     results = reproduce_lib.collect_results(config, tmp_path, run_configs, reproduce_lib.evaluation_settings(config))
     assert results["run_order"] == declared
+
+
+REPRODUCED = sorted(p.stem for p in (ROOT / "results").glob("*.json") if "report" in json.loads(p.read_text()))
+
+
+def test_the_committed_reproduction_results_are_found():
+    assert {"table1_conv_5k", "rho_sweep_conv_5k", "variance_sweep_conv_5k"} <= set(REPRODUCED)
+
+
+@pytest.mark.parametrize("name", REPRODUCED)
+def test_each_committed_results_md_is_rebuilt_exactly_from_its_results_json(name):
+    # results.json is written with sorted keys: the report must not depend on the dicts' order
+    results = json.loads((ROOT / "results" / f"{name}.json").read_text())
+    markdown = (ROOT / "results" / f"{name}.md").read_text()
+    assert reproduce_lib.results_markdown(results) == markdown

@@ -903,12 +903,15 @@ def _section_sweep(results) -> list[str]:
         cells = [f"{entry['label']}"] + [_fmt(_metric(entry, adv_key(t, r))) for t in tasks for r in radii]
         cells += [_fmt(_metric(entry, "mse"), 4), _fmt((entry.get("train") or {}).get("seconds"), 0), str(entry["seed"])]
         lines.append("| " + " | ".join(cells) + " |")
-    captions = {False: f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises monotonically): ",
-                True: f"Trend of the {results['report'].get('sweep_control_label') or 'control'} runs: "}
-    for controls, caption in captions.items():
-        trends = sweep_trends(results, controls=controls)
+    captions = {"sweep_trends": f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises "
+                                "monotonically): ",
+                "sweep_control_trends": f"Trend of the {results['report'].get('sweep_control_label') or 'control'} "
+                                        "runs: "}
+    for field, caption in captions.items():  # computed once, by collect_results
+        trends = results.get(field) or {}
+        keys = [f"{task} eps={radius:g}" for task in tasks for radius in radii]  # JSON sorts keys
         if trends:
-            lines += ["", caption + ", ".join(f"{key} {value:+.2f}" for key, value in trends.items()) + "."]
+            lines += ["", caption + ", ".join(f"{key} {trends[key]:+.2f}" for key in keys if key in trends) + "."]
     return lines
 
 
@@ -1032,7 +1035,8 @@ def results_markdown(results: Mapping[str, Any]) -> str:
     lines += ["", f"Sub-workdirs: `{results.get('workdir', '')}/<run>/` (config.json, history.json, model.keras, "
               "eval.json, robustness_curve.json, step_times.json)."]
     if results.get("plots"):
-        lines += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in results["plots"].items()]
+        order = [name for name in results["report"]["plots"] if name in results["plots"]]  # JSON sorts keys
+        lines += ["", "## Plots", ""] + [f"![{name}]({results['plots'][name]})" for name in order]
     return "\n".join(lines) + "\n"
 
 
