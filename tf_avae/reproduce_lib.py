@@ -907,9 +907,9 @@ def _section_sweep(results) -> list[str]:
                                 "monotonically): ",
                 "sweep_control_trends": f"Trend of the {results['report'].get('sweep_control_label') or 'control'} "
                                         "runs: "}
+    keys = [f"{task} eps={radius:g}" for task in tasks for radius in radii]  # JSON sorts the stored keys
     for field, caption in captions.items():  # computed once, by collect_results
         trends = results.get(field) or {}
-        keys = [f"{task} eps={radius:g}" for task in tasks for radius in radii]  # JSON sorts keys
         if trends:
             lines += ["", caption + ", ".join(f"{key} {trends[key]:+.2f}" for key in keys if key in trends) + "."]
     return lines
