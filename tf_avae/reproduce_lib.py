@@ -907,12 +907,16 @@ def _section_sweep(results) -> list[str]:
                                 "monotonically): ",
                 "sweep_control_trends": f"Trend of the {results['report'].get('sweep_control_label') or 'control'} "
                                         "runs: "}
-    keys = [f"{task} eps={radius:g}" for task in tasks for radius in radii]  # JSON sorts the stored keys
+    keys = [_trend_key(task, radius) for task in tasks for radius in radii]  # JSON sorts the stored keys
     for field, caption in captions.items():  # computed once, by collect_results
         trends = results.get(field) or {}
         if trends:
             lines += ["", caption + ", ".join(f"{key} {trends[key]:+.2f}" for key in keys if key in trends) + "."]
     return lines
+
+
+def _trend_key(task: str, radius: float) -> str:
+    return f"{task} eps={radius:g}"
 
 
 def sweep_trends(results, controls: bool = False) -> dict[str, float]:
@@ -931,7 +935,7 @@ def sweep_trends(results, controls: bool = False) -> dict[str, float]:
             xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
             if len(set(xs)) < 2 or len(set(ys)) < 2:  # no spread: no rank correlation
                 continue
-            trends[f"{task} eps={radius:g}"] = float(stats.spearmanr(xs, ys).statistic)
+            trends[_trend_key(task, radius)] = float(stats.spearmanr(xs, ys).statistic)
     return trends
 
 
