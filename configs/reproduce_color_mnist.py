@@ -22,6 +22,8 @@ Runs:
   avae_reference  control: the AVAE as DeepMind's public code draws: z = mu + sigma^2 eps (posterior_scale
              "variance") and x~ = decoder mean
   vae_reference   control: the VAE with that draw of z
+  noise_avae control, only when named in --config.run_names: the AVAE whose data path gets noise_vae's input
+             noise (noise_vae plus the delusion loop): does the delusion add robustness to noise augmentation?
 VAE, AVAE and SE record adversarial accuracy (digit, eps 0.1) during training (paper Figure 5, middle).
 
 Arguments after the colon:
@@ -68,6 +70,11 @@ def get_config(arg=None):
     add(config, "vae_reference", "VAE as DeepMind's code (z = mu + sigma^2 eps)",
         {"name": "vae", "beta": 1.0, "posterior_scale": "variance"},
         role="control", note="the reference code's VAE: z scaled by the variance")
+    add(config, "noise_avae", "AVAE + input noise (sd sqrt(0.5))",
+        {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
+         "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}},
+        role="control", default=False,
+        note="noise_vae plus the delusion loop: the encoder sees x + noise and the AVAE's x~")
     config.report.update({
         "sections": ("table", "comparisons", "curve"),
         "plots": ("robustness", "training_curves"),
@@ -84,6 +91,8 @@ def get_config(arg=None):
             {"run": "avae", "against": "vae", "question": "Is the AVAE more robust than the VAE?"},
             {"run": "avae_reference", "against": "vae_reference",
              "question": "With the reference code's draws, is the AVAE more robust than the VAE?"},
+            {"run": "noise_avae", "against": "noise_vae",
+             "question": "Does the delusion loop add robustness to noise augmentation?"},
         ),
         "claims": ("the AVAE is robust without adversarial training (paper: digit 88.1% / colour 99.8% at eps 0.1), "
                    "more than the VAE (5.8% / 19.9%) and at a fraction of SE's cost.",),

@@ -5,9 +5,15 @@ accuracy and local sensitivities of the run's eval.json. Writes JSON and a Markd
 
     python scripts/diagnose_robustness.py --workdirs=runs/r/vae,runs/r/avae,runs/r/se --output=runs/r/diagnosis
     python scripts/diagnose_robustness.py --workdirs=... --epsilon=0.2 --limit=1000
+    python scripts/diagnose_robustness.py --workdirs=... --at=data,delusion,noisy
 
 An encoder made insensitive to noise only (small `displacement/noise`) but not to the worst case (large
 `displacement/pgd`) is the signature of training against random rather than adversarial perturbations.
+
+`--at` also measures it where the objectives train the encoder (`tf_avae.evaluation.displacement_points`): at the
+AVAE's delusions x~ ~ p(x|z), z ~ q(z|x) of the test images (`delusion`) and at the test images plus the
+observation noise (`noisy`, the noise-augmented VAE's input). Those lie off [0, 1], so there neither the attack nor
+the noise is clipped; every displacement is in units of the spread of the test images' codes.
 """
 
 import functools
@@ -22,6 +28,8 @@ _EPSILON = flags.DEFINE_float("epsilon", 0.1, "L-inf radius (pixels in [0, 1])."
 _STEPS = flags.DEFINE_integer("pgd_steps", 20, "PGD steps of the displacement attack.")
 _LIMIT = flags.DEFINE_integer("limit", 500, "Test examples used.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the attack and the noise.")
+_AT = flags.DEFINE_list("at", ["data"], "Where to measure: any of data (the test images), delusion (the model's "
+                        "x~ at them), noisy (them plus the observation noise).")
 flags.mark_flags_as_required(["workdirs", "output"])
 
 EVAL_KEYS = ("adv/digit/eps=0.1", "adv/colour/eps=0.1", "sensitivity/random", "sensitivity/worst")
@@ -35,23 +43,31 @@ def test_images(name, split, limit, seed):
     return data.load_arrays(name, split, limit=limit, seed=seed)[0]
 
 
-def diagnose(workdir, epsilon, pgd_steps, limit, seed):
+def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",)):
+    """One row per point set in `at` (see `displacement_points`), the run's eval figures on each."""
     from tf_avae import train_lib
-    from tf_avae.evaluation import latent_displacement
+    from tf_avae.evaluation import code_spread, displacement_points, latent_displacement
 
     workdir = pathlib.Path(workdir)
     config = train_lib.load_config(workdir)
     images = test_images(config.data.name, config.data.get("eval_split") or "test", limit, seed)
     model = train_lib.load_model(workdir)
-    row = {"workdir": str(workdir), "model": config.model.name, "dataset": config.data.name,
-           "steps": (json.loads((workdir / train_lib.HISTORY_FILE).read_text()).get("steps")
-                     if (workdir / train_lib.HISTORY_FILE).exists() else None)}
-    row.update(latent_displacement(model, images, epsilon=epsilon, pgd_steps=pgd_steps, seed=seed))
+    common = {"workdir": str(workdir), "model": config.model.name, "dataset": config.data.name,
+              "steps": (json.loads((workdir / train_lib.HISTORY_FILE).read_text()).get("steps")
+                        if (workdir / train_lib.HISTORY_FILE).exists() else None)}
     evaluation = workdir / train_lib.EVAL_FILE
     if evaluation.exists():
         recorded = json.loads(evaluation.read_text())
-        row.update({key: recorded[key] for key in EVAL_KEYS if key in recorded})
-    return row
+        common.update({key: recorded[key] for key in EVAL_KEYS if key in recorded})
+    spread = code_spread(model, images)  # the test images': every point set in the same unit
+    rows = []
+    for points in at:
+        row = {**common, "points": points}
+        row.update(latent_displacement(model, displacement_points(model, images, points, seed=seed),
+                                       epsilon=epsilon, pgd_steps=pgd_steps, seed=seed,
+                                       bounds=(0.0, 1.0) if points == "data" else None, spread=spread))
+        rows.append(row)
+    return rows
 
 
 def markdown(rows, epsilon, pgd_steps, limit):
@@ -60,10 +76,10 @@ def markdown(rows, epsilon, pgd_steps, limit):
 
     lines = [f"L-inf radius {epsilon}, PGD {pgd_steps} steps maximising ||mu(x') - mu(x)||, {limit} test images; "
              "displacements are medians over examples, in units of the codes' RMS spread.", "",
-             "| run | steps | adv digit 0.1 | adv colour 0.1 | moved by PGD | moved by noise | PGD / noise | "
-             "sens. random | sens. worst |", "|---|---|---|---|---|---|---|---|---|"]
+             "| run | steps | at | adv digit 0.1 | adv colour 0.1 | moved by PGD | moved by noise | PGD / noise | "
+             "sens. random | sens. worst |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['workdir']} | {row['steps']} | {cell(row, 'adv/digit/eps=0.1', 1)} | "
+        lines.append(f"| {row['workdir']} | {row['steps']} | {row['points']} | {cell(row, 'adv/digit/eps=0.1', 1)} | "
                      f"{cell(row, 'adv/colour/eps=0.1', 1)} | {cell(row, 'displacement/pgd', 3)} | "
                      f"{cell(row, 'displacement/noise', 3)} | {cell(row, 'displacement/ratio', 1)} | "
                      f"{cell(row, 'sensitivity/random', 3)} | {cell(row, 'sensitivity/worst', 3)} |")
@@ -73,11 +89,17 @@ def markdown(rows, epsilon, pgd_steps, limit):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    rows = [diagnose(w, _EPSILON.value, _STEPS.value, _LIMIT.value, _SEED.value) for w in _WORKDIRS.value]
+    from tf_avae.evaluation import sensitivity
+    from tf_avae.validation import check_choice
+
+    at = [check_choice("--at", points, sensitivity.POINTS) for points in _AT.value]
+    rows = [row for w in _WORKDIRS.value for row in diagnose(w, _EPSILON.value, _STEPS.value, _LIMIT.value,
+                                                             _SEED.value, at)]
     text = markdown(rows, _EPSILON.value, _STEPS.value, _LIMIT.value)
     output = pathlib.Path(_OUTPUT.value)
     output.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"epsilon": _EPSILON.value, "pgd_steps": _STEPS.value, "limit": _LIMIT.value, "seed": _SEED.value}
+    settings = {"epsilon": _EPSILON.value, "pgd_steps": _STEPS.value, "limit": _LIMIT.value, "seed": _SEED.value,
+                "at": at}
     output.with_suffix(".json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
     output.with_suffix(".md").write_text(text)
     print(text)

@@ -52,12 +52,19 @@ def _augmentation():
     return SimCLRAugment(crop_scale=(0.5, 1.0), flip=True, seed=3)
 
 
+def _noise():
+    from tf_avae.augment import GaussianNoiseAugment
+
+    return GaussianNoiseAugment(0.3, seed=2)
+
+
 MODEL_FACTORIES = {
     "VAE": lambda e, d: models.VAE(e, d, beta=1.0, seed=1),
     "AE": lambda e, d: models.AE(e, d, seed=1),
     "AAVAE": lambda e, d: models.AAVAE(e, d, augmentation=_augmentation(), seed=1),
     "AVAE": lambda e, d: models.AVAE(e, d, rho=0.9, seed=1),
     "AVAE_mean": lambda e, d: models.AVAE(e, d, rho=0.9, delusion="mean", seed=1),
+    "AVAE_noise": lambda e, d: models.AVAE(e, d, rho=0.9, augmentation=_noise(), seed=1),
     "SE": lambda e, d: models.SmoothEncoder(e, d, epsilon=0.1, pgd_steps=2, rho=0.9, seed=1),
     "SEAVAE": lambda e, d: models.SEAVAE(e, d, rho=0.9, se_rho=0.8, epsilon=0.1, pgd_steps=2, seed=1),
 }

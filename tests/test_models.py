@@ -87,6 +87,53 @@ def test_aavae_feeds_the_encoder_the_augmented_image_and_scores_the_original():
     np.testing.assert_allclose(target_probe.seen.numpy(), batch, rtol=1e-6)
 
 
+def test_avae_with_an_augmentation_encodes_the_augmented_image_and_couples_it_to_the_delusion():
+    encoder, decoder = helpers.networks("mlp")
+    batch = helpers.images(4)
+    model = models.AVAE(encoder, decoder, rho=0.8, beta=0.5, delusion="mean", augmentation=helpers.Shift(0.25),
+                        seed=3)
+    encoded, targets = [], []
+    original_call, original_log_prob = encoder.call, decoder.log_prob
+    encoder.call = lambda x, training=None: encoded.append(x.numpy()) or original_call(x, training=training)
+    decoder.log_prob = lambda x, raw: targets.append(x.numpy()) or original_log_prob(x, raw)
+    terms = helpers.loss_terms_at(model, batch, step=2, training=True)
+    encoder.call, decoder.log_prob = original_call, original_log_prob
+    assert len(encoded) == 2 and len(targets) == 1
+    np.testing.assert_allclose(encoded[0], batch + 0.25, rtol=1e-6)  # the data path sees A(x)
+    np.testing.assert_allclose(targets[0], batch, rtol=1e-6)  # and rebuilds x
+    # the delusion is the decoder mean at a code of A(x), and the terms are eq. 10's closed forms, in numpy,
+    # for q(z|A(x)) and q(z'|x~)
+    mean, log_var = (t.numpy() for t in encoder(batch + 0.25))
+    mean_aux, log_var_aux = (t.numpy() for t in encoder(encoded[1]))
+    kl = 0.5 * (np.exp(log_var) + mean**2 - 1 - log_var).sum(-1)
+    coupling = ((np.exp(log_var_aux) + 0.64 * np.exp(log_var) + (mean_aux - 0.8 * mean) ** 2) / (2 * 0.36)
+                + 0.5 * np.log(2 * np.pi * 0.36)).sum(-1)
+    entropy = 0.5 * (log_var_aux + np.log(2 * np.pi) + 1).sum(-1)
+    np.testing.assert_allclose(terms["kl"], kl, rtol=1e-4)
+    np.testing.assert_allclose(terms["delusion_coupling"], coupling, rtol=1e-4)
+    np.testing.assert_allclose(terms["delusion_entropy"], entropy, rtol=1e-4)
+    np.testing.assert_allclose(terms["loss"], terms["reconstruction"] + 0.5 * kl + coupling - entropy, rtol=1e-4)
+    # evaluation (training=False) leaves the image alone: the plain AVAE's terms
+    plain = models.AVAE(encoder, decoder, rho=0.8, beta=0.5, delusion="mean", seed=3)
+    for key, value in helpers.loss_terms_at(plain, batch).items():
+        np.testing.assert_allclose(helpers.loss_terms_at(model, batch)[key], value, rtol=1e-6)
+
+
+def test_an_avae_config_with_an_augmentation_builds_the_augmented_avae():
+    from tf_avae import augment, train_lib
+
+    config = train_lib.base_config()
+    config.model = {"name": "avae", "rho": 0.9, "augmentation": {"name": "gaussian_noise", "stddev": 0.5}}
+    config.network.architecture, config.network.kwargs = "mlp", {"hidden_sizes": (16,)}
+    model = train_lib.build_model(config)
+    assert isinstance(model, models.AVAE) and isinstance(model.augmentation, augment.GaussianNoiseAugment)
+    assert model.augmentation.stddev == 0.5
+    config.model = {"name": "avae", "rho": 0.9}
+    assert train_lib.build_model(config).augmentation is None
+    with pytest.raises(TypeError, match="augmentation must be a keras Layer"):
+        models.AVAE(*helpers.networks("mlp"), augmentation="noise")
+
+
 def test_aavae_with_simclr_augmentation_reconstructs_the_original():
     model = helpers.make_model("AAVAE", "mlp")
     batch = helpers.images(4)

@@ -359,20 +359,35 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
     output = workdir.parent / "diagnosis"
     result = subprocess.run(
         [sys.executable, "scripts/diagnose_robustness.py", f"--workdirs={','.join(map(str, runs))}",
-         f"--output={output}", "--limit=16", "--pgd_steps=2", "--epsilon=0.1"],
+         f"--output={output}", "--limit=16", "--pgd_steps=2", "--epsilon=0.1", "--at=data,delusion"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
-    assert report["settings"] == {"epsilon": 0.1, "pgd_steps": 2, "limit": 16, "seed": 0}
+    assert report["settings"] == {"epsilon": 0.1, "pgd_steps": 2, "limit": 16, "seed": 0, "at": ["data", "delusion"]}
     assert "| moved by PGD |" in output.with_suffix(".md").read_text()
     images, _ = data.load_arrays("color_mnist", "test", limit=16, seed=0)
-    for run, row in zip(runs, report["rows"]):
-        expected = evaluation.latent_displacement(train_lib.load_model(run), images, epsilon=0.1, pgd_steps=2)
-        for key, value in expected.items():
-            assert row[key] == pytest.approx(value, rel=1e-4), (run.name, key)
+    assert [(row["workdir"], row["points"]) for row in report["rows"]] == [
+        (str(run), points) for run in runs for points in ("data", "delusion")]
+    for run, (at_data, at_delusion) in zip(runs, zip(report["rows"][::2], report["rows"][1::2])):
+        model = train_lib.load_model(run)
+        expected = evaluation.latent_displacement(model, images, epsilon=0.1, pgd_steps=2)
+        delusions = evaluation.displacement_points(model, images, "delusion", seed=0)
+        assert not (0 <= delusions.min() and delusions.max() <= 1)  # off the pixel range: measured unclipped
+        expected_there = evaluation.latent_displacement(model, delusions, epsilon=0.1, pgd_steps=2, bounds=None,
+                                                        spread=expected["displacement/spread"])
+        for key in expected:
+            assert at_data[key] == pytest.approx(expected[key], rel=1e-4), (run.name, key)
+            assert at_delusion[key] == pytest.approx(expected_there[key], rel=1e-4), (run.name, key)
         recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
-        assert row["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
-        assert row["steps"] == 20
+        assert at_data["adv/digit/eps=0.1"] == at_delusion["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
+        assert at_data["steps"] == 20
+
+
+def test_diagnose_robustness_names_the_point_sets_it_knows():
+    result = subprocess.run(
+        [sys.executable, "scripts/diagnose_robustness.py", "--workdirs=nowhere", "--output=nowhere", "--at=data,edges"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "--at must be one of ['data', 'delusion', 'noisy']; got 'edges'" in result.stderr
 
 
 def test_results_list_runs_in_the_configs_order_whatever_order_they_ran_in(tmp_path):

@@ -151,8 +151,9 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
 
 
 def add_run(config, name: str, label: str, model: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None,
-            curve: bool = False, paper: str | None = None, role: str = "model", note: str = "") -> None:
-    """Adds one row to the run table (and to `run_names`).
+            curve: bool = False, paper: str | None = None, role: str = "model", note: str = "",
+            default: bool = True) -> None:
+    """Adds one row to the run table (and, unless `default` is False, to `run_names`).
 
     Args:
       name: the run's sub-workdir name.
@@ -163,12 +164,14 @@ def add_run(config, name: str, label: str, model: Mapping[str, Any], *, override
       paper: the row of the paper's table it is compared with.
       role: "model" or "control" (shown as such).
       note: shown in the run list of results.md.
+      default: whether the experiment runs it unasked; False keeps it for `--config.run_names=...` only.
     """
     config.runs[name] = ml_collections.ConfigDict({
         "label": label, "model": dict(model), "overrides": dict(overrides or {}), "curve": bool(curve),
         "paper": paper or "", "role": role, "note": note,
     })
-    config.run_names = tuple(config.run_names) + (name,)
+    if default:
+        config.run_names = tuple(config.run_names) + (name,)
     config.table_order = tuple(config.table_order) + (name,)  # rows of results.md, whatever run_names says
 
 

@@ -236,7 +236,8 @@ def _from_vae_workdir(model_cls, encoder, decoder, seed, vae_workdir, **kwargs):
 MODEL_BUILDERS: dict[str, tuple[str, Callable[..., keras.Model]]] = {
     "vae": ("VAE", lambda cls, e, d, seed, **kw: cls(e, d, seed=seed, **kw)),
     "ae": ("AE", lambda cls, e, d, seed, **kw: cls(e, d, seed=seed, **kw)),
-    "avae": ("AVAE", lambda cls, e, d, seed, **kw: cls(e, d, seed=seed, **kw)),
+    "avae": ("AVAE", lambda cls, e, d, seed, augmentation=None, **kw: cls(
+        e, d, augmentation=None if augmentation is None else _augmentation(augmentation, seed), seed=seed, **kw)),
     "aavae": ("AAVAE", lambda cls, e, d, seed, augmentation=None, **kw: cls(
         e, d, augmentation=_augmentation(augmentation, seed), seed=seed, **kw)),
     "se": ("SmoothEncoder", lambda cls, e, d, seed, **kw: cls(e, d, seed=seed, **kw)),

@@ -61,12 +61,14 @@ def check_image_shape(name: str, shape: Sequence[int]) -> tuple[int, int, int]:
     return shape
 
 
-def check_image_array(name: str, images: Any, image_shape: Sequence[int] | None = None) -> np.ndarray:
+def check_image_array(name: str, images: Any, image_shape: Sequence[int] | None = None,
+                      value_range: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
     """Validates a user-supplied batch of images once, where it enters.
 
-    Expects a float array of rank 4 ``[N, H, W, C]`` with finite values in [0, 1].
-    Returns it as a float32 numpy array.
+    Expects a float array of rank 4 ``[N, H, W, C]`` with finite values in `value_range` (by default [0, 1];
+    ``None`` for any finite value, e.g. images plus observation noise). Returns it as a float32 numpy array.
     """
+    expected = "finite" if value_range is None else f"finite and in [{value_range[0]:g}, {value_range[1]:g}]"
     array = np.asarray(images)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(
@@ -83,10 +85,11 @@ def check_image_array(name: str, images: Any, image_shape: Sequence[int] | None 
     if array.size:
         if not np.all(np.isfinite(array)):
             bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-            raise ValueError(f"{name} contains {bad} NaN or infinite values; images must be finite and in [0, 1].")
+            raise ValueError(f"{name} contains {bad} NaN or infinite values; images must be {expected}.")
         low, high = float(array.min()), float(array.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(f"{name} must have values in [0, 1]; got values in [{low:g}, {high:g}].")
+        if value_range is not None and (low < value_range[0] or high > value_range[1]):
+            raise ValueError(f"{name} must have values in [{value_range[0]:g}, {value_range[1]:g}]; "
+                             f"got values in [{low:g}, {high:g}].")
     return array.astype(np.float32, copy=False)
 
 

@@ -22,7 +22,7 @@ from tf_avae.evaluation.quality import (
     train_feature_classifier,
 )
 from tf_avae.evaluation.robustness import RobustnessEvaluator, radius_key, robust_accuracy
-from tf_avae.evaluation.sensitivity import encoder_sensitivity, latent_displacement
+from tf_avae.evaluation.sensitivity import code_spread, displacement_points, encoder_sensitivity, latent_displacement
 from tf_avae.evaluation.similarity import augmentation_similarity, cosine_similarity, similarity_summary
 from tf_avae.evaluation.suite import PLOT_FILES, evaluate_model
 
@@ -38,7 +38,9 @@ __all__ = [
     "augmentation_similarity",
     "classifier_accuracy",
     "classifier_fid",
+    "code_spread",
     "cosine_similarity",
+    "displacement_points",
     "encode_decode_chain",
     "encode_features",
     "encoder_sensitivity",

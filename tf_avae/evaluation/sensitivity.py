@@ -10,7 +10,9 @@ For the encoder mean mu(x) with Jacobian J = d mu / d x at a test image:
 Each is the median over the examples.
 
 :func:`latent_displacement` is the finite-radius version: how far an L-inf attack of radius eps (and uniform
-noise of the same radius) moves the code, relative to the spread of the codes.
+noise of the same radius) moves the code, relative to the spread of the codes. :func:`displacement_points` gives
+the places to measure it besides the test images: the AVAE's delusions x~ at them, or the images plus the
+observation noise (the noise-augmented VAE's encoder input) -- where each objective trains its encoder.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import tensorflow as tf
 
 from tf_avae import adversarial, rng
 from tf_avae.evaluation.adapter import as_encoder_adapter
-from tf_avae.validation import check_image_array, check_positive, check_positive_int
+from tf_avae.validation import check_choice, check_image_array, check_positive, check_positive_int
 
 
 def _norms(t):
@@ -79,22 +81,81 @@ def encoder_sensitivity(model: Any, images: Any, *, iterations: int = 20, random
     }
 
 
+POINTS = ("data", "delusion", "noisy")
+
+
+def code_spread(model: Any, images: Any, *, batch_size: int = 256) -> float:
+    """Root-mean-square distance of the codes mu(x) of `images` to their mean: the unit of the displacements."""
+    adapter = as_encoder_adapter(model)
+    images = check_image_array("images", images)
+    (codes,) = _seeded_batches(lambda x, _: (adapter.mean(x),), images, batch_size, 0)
+    codes = codes.reshape(images.shape[0], -1)
+    return float(np.sqrt(np.mean(np.sum((codes - codes.mean(axis=0)) ** 2, axis=1))))
+
+
+def displacement_points(model: Any, images: Any, points: str = "data", *, seed: int = 0,
+                        batch_size: int = 256) -> np.ndarray:
+    """Where to measure :func:`latent_displacement`, drawn from test `images` and a trained model.
+
+    * ``"data"``: the images themselves;
+    * ``"delusion"``: x~ ~ p(x|z) with z ~ q(z|x) -- the decoder's sample at a sampled code, what the AVAE's
+      coupling term (``delusion="sample"``) trains the encoder on;
+    * ``"noisy"``: x + N(0, v I) with the likelihood's observation variance v -- what the encoder of the
+      noise-augmented VAE control trains on.
+    The last two lie outside [0, 1]; measure them with ``bounds=None``. Batch k is seeded [seed, k].
+    """
+    from tf_avae.models.base import RepresentationModel  # same floor; imported here to keep this module light
+
+    points = check_choice("points", points, POINTS)
+    images = check_image_array("images", images)
+    if points == "data":
+        return images
+    if not isinstance(model, RepresentationModel):
+        raise TypeError(f"points={points!r} needs a tf_avae model (its decoder draws them); got "
+                        f"{type(model).__name__}.")
+    likelihood = model.decoder.likelihood
+    if points == "noisy" and not hasattr(likelihood, "log_variance"):
+        raise ValueError(f"points='noisy' needs a Gaussian likelihood (its observation variance); the model's "
+                         f"decoder has {type(likelihood).__name__}.")
+
+    @tf.function(reduce_retracing=True)
+    def draw(x, batch_seed):
+        posterior_seed, observation_seed = tf.unstack(tf.random.experimental.stateless_split(batch_seed, num=2))
+        if points == "noisy":
+            scale = tf.exp(0.5 * tf.cast(likelihood.log_variance, x.dtype))
+            return (x + scale * rng.stateless_normal(tf.shape(x), observation_seed),)
+        mean, log_variance = model.encode(x, training=False)
+        latents = model.sample_posterior(mean, log_variance, posterior_seed)
+        return (model.decoder.sample(model.decoder.raw_outputs(latents, training=False), observation_seed),)
+
+    return _seeded_batches(draw, images, batch_size, seed)[0].astype(np.float32)
+
+
 def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_steps: int = 20, seed: int = 0,
-                        batch_size: int = 256) -> dict[str, float]:
+                        batch_size: int = 256, bounds: tuple[float, float] | None = (0.0, 1.0),
+                        spread: float | None = None) -> dict[str, float]:
     """How far an L-inf perturbation of radius `epsilon` moves the code mu(x), in units of the codes' spread.
 
     The finite-radius counterpart of :func:`encoder_sensitivity`: PGD (the package's one attack, random start,
     step ``2.5 epsilon / pgd_steps``) maximises ``||mu(x') - mu(x)||_2`` -- the smooth encoder's training
-    attack, with no probe involved -- and, for comparison, x' = clip(x + u) with u uniform in the same ball.
-    ``spread`` is the root-mean-square distance of the codes of `images` to their mean. Returns the medians
-    over examples of the two displacements divided by the spread (``displacement/pgd``, ``displacement/noise``),
-    their ratio, and the spread.
+    attack, with no probe involved -- and, for comparison, x' = x + u with u uniform in the same ball. Both
+    stay inside `bounds` (the valid pixel range, [0, 1]: the attack is projected and the noisy image clipped);
+    ``bounds=None`` leaves them unclipped, for points off the image range (:func:`displacement_points`).
+    ``spread`` is the unit: by default the root-mean-square distance of the codes of `images` to their mean
+    (pass the data's to compare point sets). Returns the medians over examples of the two displacements
+    divided by the spread (``displacement/pgd``, ``displacement/noise``), their ratio, and the spread.
     """
     adapter = as_encoder_adapter(model)
-    images = check_image_array("images", images)
+    if bounds is not None:
+        bounds = tuple(float(b) for b in bounds)
+        if len(bounds) != 2 or not bounds[0] < bounds[1]:
+            raise ValueError(f"bounds must be (low, high) with low < high, or None; got {bounds!r}.")
+    images = check_image_array("images", images, value_range=bounds)
     epsilon = check_positive("epsilon", epsilon)
     pgd_steps = check_positive_int("pgd_steps", pgd_steps)
+    spread = code_spread(adapter, images, batch_size=batch_size) if spread is None else check_positive("spread", spread)
     step_size = adversarial.default_step_size(epsilon, pgd_steps)
+    clip_min, clip_max = (None, None) if bounds is None else bounds
 
     @tf.function(reduce_retracing=True)
     def batch_displacement(x, batch_seed):
@@ -105,14 +166,13 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
             return tf.reduce_sum(tf.square(adapter.mean(candidate) - reference), axis=-1)
 
         attacked = adversarial.pgd_attack(objective, x, epsilon=epsilon, step_size=step_size, num_steps=pgd_steps,
-                                          seed=attack_seed)
-        noisy = tf.clip_by_value(x + rng.stateless_uniform(tf.shape(x), noise_seed, minval=-epsilon, maxval=epsilon),
-                                 0.0, 1.0)
-        return reference, _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)
+                                          seed=attack_seed, clip_min=clip_min, clip_max=clip_max)
+        noisy = x + rng.stateless_uniform(tf.shape(x), noise_seed, minval=-epsilon, maxval=epsilon)
+        if bounds is not None:
+            noisy = tf.clip_by_value(noisy, clip_min, clip_max)
+        return _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)
 
-    codes, attacked, noisy = _seeded_batches(batch_displacement, images, batch_size, seed)
-    codes = codes.reshape(images.shape[0], -1)
-    spread = float(np.sqrt(np.mean(np.sum((codes - codes.mean(axis=0)) ** 2, axis=1))))
+    attacked, noisy = _seeded_batches(batch_displacement, images, batch_size, seed)
     attacked, noisy = attacked / spread, noisy / spread
     return {
         "displacement/pgd": float(np.median(attacked)),

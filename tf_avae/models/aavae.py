@@ -20,11 +20,8 @@ class AAVAE(RepresentationModel):
     def __init__(self, encoder, decoder, augmentation: keras.layers.Layer, beta: float = 0.0, seed: int = 0,
                  **kwargs):
         super().__init__(encoder, decoder, seed=seed, **kwargs)
-        if not isinstance(augmentation, keras.layers.Layer):
-            raise TypeError(f"augmentation must be a keras Layer; got {type(augmentation).__name__}.")
         self.beta = check_beta(beta)
-        self.augmentation = augmentation
-        self.augmentation(keras.ops.zeros((1, *self.image_shape)), training=False)
+        self.augmentation = self.built_augmentation(augmentation)
         self._finish_build()
 
     def compute_loss_terms(self, images, step, training):

@@ -29,20 +29,28 @@ def delusion_images(model, raw, step, delusion):
 
 @keras.saving.register_keras_serializable(package="tf_avae")
 class AVAE(RepresentationModel):
-    """loss = VAE loss - E[log p_rho(z'|z)] - H[q(z'|x~)], with x~ = stop_gradient(decoder at z ~ q(z|x))."""
+    """loss = VAE loss - E[log p_rho(z'|z)] - H[q(z'|x~)], with x~ = stop_gradient(decoder at z ~ q(z|x)).
+
+    `augmentation` (optional, a Keras layer as AAVAE's) feeds the encoder A(x) in place of x in training, as
+    AAVAE does: z ~ q(z|A(x)), the decoder still scores the original x, and x~ is drawn at that z. With
+    `GaussianNoiseAugment` it is the AVAE whose data path sees the same noise as its delusions -- the
+    noise-augmented VAE control plus the delusion loop. `None` (the default) is the paper's AVAE.
+    """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
 
     def __init__(self, encoder, decoder, rho: float = 0.975, beta: float = 1.0, delusion: str = "sample",
-                 seed: int = 0, **kwargs):
+                 seed: int = 0, augmentation: keras.layers.Layer | None = None, **kwargs):
         super().__init__(encoder, decoder, seed=seed, **kwargs)
         self.rho = check_rho(rho)
         self.beta = check_beta(beta)
         self.delusion = check_choice("delusion", delusion, DELUSIONS)
+        self.augmentation = None if augmentation is None else self.built_augmentation(augmentation)
         self._finish_build()
 
     def compute_loss_terms(self, images, step, training):
-        terms, state = self.elbo_terms(images, images, step, training, self.beta)
+        encoder_input = images if self.augmentation is None else self.augmentation(images, training=training)
+        terms, state = self.elbo_terms(encoder_input, images, step, training, self.beta)
         auxiliary = delusion_images(self, state["raw"], step, self.delusion)
         coupling, entropy = self.coupling_terms(state["mean"], state["log_variance"], auxiliary, self.rho, training)
         terms["delusion_coupling"] = coupling
@@ -51,4 +59,7 @@ class AVAE(RepresentationModel):
         return terms
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion}
+        config = {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion}
+        if self.augmentation is not None:
+            config["augmentation"] = keras.saving.serialize_keras_object(self.augmentation)
+        return config

@@ -69,6 +69,13 @@ class RepresentationModel(keras.Model):
             name: keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.loss_term_names)
         }
 
+    def built_augmentation(self, augmentation):
+        """`augmentation` checked (a Keras layer) and built on this model's image shape, for AAVAE and AVAE."""
+        if not isinstance(augmentation, keras.layers.Layer):
+            raise TypeError(f"augmentation must be a keras Layer; got {type(augmentation).__name__}.")
+        augmentation(keras.ops.zeros((1, *self.image_shape)), training=False)
+        return augmentation
+
     def _finish_build(self):
         """Runs one forward pass so every weight exists before `fit`, a strategy or an export."""
         self(tf.zeros((1, *self.image_shape)), training=False)
