@@ -216,6 +216,23 @@ def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance
     assert runs["noise_vae_v05"].to_dict() == table1["noise_vae"].to_dict()
 
 
+def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():
+    from tf_avae import augment, models
+
+    config = load_config("reproduce_color_mnist")
+    assert "noise_avae" in config.runs and "noise_avae" not in config.run_names
+    assert config.table_order[-1] == "noise_avae"
+    config.run_names = ("noise_vae", "noise_avae")
+    runs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    assert list(runs) == ["noise_vae", "noise_avae"]
+    assert runs["noise_avae"].model.to_dict() == {
+        "name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
+        "augmentation": runs["noise_vae"].model.augmentation.to_dict()}  # the control's noise, resolved
+    assert runs["noise_avae"].model.augmentation.stddev == pytest.approx(0.5 ** 0.5)
+    model = train_lib.build_model(runs["noise_avae"])
+    assert type(model) is models.AVAE and isinstance(model.augmentation, augment.GaussianNoiseAugment)
+
+
 def test_run_table_errors_name_the_problem():
     config = load_config("reproduce_color_mnist", "smoke")
     config.run_names = ("avae_ss", "vae")  # AVAE-SS before the VAE it post-trains
