@@ -89,7 +89,11 @@ def code_spread(model: Any, images: Any, *, batch_size: int = 256) -> float:
     adapter = as_encoder_adapter(model)
     images = check_image_array("images", images)
     (codes,) = _seeded_batches(lambda x, _: (adapter.mean(x),), images, batch_size, 0)
-    codes = codes.reshape(images.shape[0], -1)
+    return _rms_spread(codes)
+
+
+def _rms_spread(codes: np.ndarray) -> float:
+    codes = codes.reshape(codes.shape[0], -1)
     return float(np.sqrt(np.mean(np.sum((codes - codes.mean(axis=0)) ** 2, axis=1))))
 
 
@@ -153,7 +157,8 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
     images = check_image_array("images", images, value_range=bounds)
     epsilon = check_positive("epsilon", epsilon)
     pgd_steps = check_positive_int("pgd_steps", pgd_steps)
-    spread = code_spread(adapter, images, batch_size=batch_size) if spread is None else check_positive("spread", spread)
+    if spread is not None:
+        spread = check_positive("spread", spread)
     step_size = adversarial.default_step_size(epsilon, pgd_steps)
     clip_min, clip_max = (None, None) if bounds is None else bounds
 
@@ -170,9 +175,11 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
         noisy = x + rng.stateless_uniform(tf.shape(x), noise_seed, minval=-epsilon, maxval=epsilon)
         if bounds is not None:
             noisy = tf.clip_by_value(noisy, clip_min, clip_max)
-        return _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)
+        return reference, _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)
 
-    attacked, noisy = _seeded_batches(batch_displacement, images, batch_size, seed)
+    codes, attacked, noisy = _seeded_batches(batch_displacement, images, batch_size, seed)
+    if spread is None:  # from the codes the attack started at: no second pass over the images
+        spread = _rms_spread(codes)
     attacked, noisy = attacked / spread, noisy / spread
     return {
         "displacement/pgd": float(np.median(attacked)),

@@ -30,5 +30,4 @@ class AAVAE(RepresentationModel):
         return terms
 
     def get_config(self):
-        return {**super().get_config(), "beta": self.beta,
-                "augmentation": keras.saving.serialize_keras_object(self.augmentation)}
+        return {**super().get_config(), "beta": self.beta}

@@ -59,7 +59,4 @@ class AVAE(RepresentationModel):
         return terms
 
     def get_config(self):
-        config = {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion}
-        if self.augmentation is not None:
-            config["augmentation"] = keras.saving.serialize_keras_object(self.augmentation)
-        return config
+        return {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion}

@@ -227,13 +227,16 @@ class RepresentationModel(keras.Model):
 
     # ----------------------------------------------------------------- serialisation
     def get_config(self) -> dict[str, Any]:
-        return {
+        config = {
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "seed": self.seed,
             "posterior_scale": self.posterior_scale,
         }
+        if getattr(self, "augmentation", None) is not None:  # AAVAE's, or an AVAE's optional one (`from_config`)
+            config["augmentation"] = keras.saving.serialize_keras_object(self.augmentation)
+        return config
 
     @classmethod
     def from_config(cls, config):
