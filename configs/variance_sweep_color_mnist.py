@@ -8,11 +8,14 @@ reconstruction weighs against the KL term (1 / 2v), and the noise of the AVAE's 
 deviation sqrt(v), eq. 10). The paper's text does not give it for colorMNIST; DESIGN.md and the reference code use
 0.5. Five AVAEs (rho 0.975, delusion "sample", beta 1) with v in {0.05, 0.1, 0.2, 0.5, 1}, each beside the
 control that tells its robustness apart from noise augmentation: a VAE with the same v whose encoder input gets
-N(0, v) noise. All runs evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps); the AVAEs record the robustness curve
+N(0, v) noise. Only when named in `--config.run_names`: the AVAE whose data path gets that same noise
+(`noise_avae_v*`, the control plus the delusion loop; Table 1's `noise_avae` at v = 0.5), compared with the
+control of its v. All runs evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps); the AVAEs record the robustness curve
 during training. results.md has the accuracy-vs-v table (controls beside) and plots/sweep.png the curves.
 
 The v = 0.5 runs have the training configs of Table 1's `avae` and `noise_vae` (configs/reproduce_color_mnist.py),
-so finished run directories of that experiment can be copied in as `avae_v05` and `noise_vae_v05`.
+so finished run directories of that experiment can be copied in as `avae_v05`, `noise_vae_v05` and
+`noise_avae_v05`.
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples (~7 min per
 run on one core of the shared 2-core CPU); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
@@ -32,7 +35,7 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("variance_sweep")
     config.title = "AVAE and the noise-augmented VAE against the observation variance, colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
-    avaes, controls = [], []
+    avaes, controls, noise_avaes = [], [], []
     for variance in VARIANCES:
         network = {"network": {"observation_variance": variance}}
         avae, control = "avae_" + run_suffix(variance), "noise_vae_" + run_suffix(variance)
@@ -45,8 +48,15 @@ def get_config(arg=None):
                                                 "stddev": "$sqrt:network.observation_variance"}},
                               overrides=network, role="control",
                               note="encoder input + N(0, v) noise, the noise the AVAE's delusion adds")
+        reproduce_lib.add_run(config, "noise_" + avae, f"AVAE + input noise N(0, {variance:g}), v={variance:g}",
+                              {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
+                               "augmentation": {"name": "gaussian_noise",
+                                                "stddev": "$sqrt:network.observation_variance"}},
+                              overrides=network, role="control", default=False,
+                              note="the control plus the delusion loop: encoder input x + N(0, v) and the x~")
         avaes.append(avae)
         controls.append(control)
+        noise_avaes.append("noise_" + avae)
     config.report.update({
         "sections": ("sweep", "comparisons", "table"),
         "plots": ("sweep", "robustness", "training_curves"),
@@ -62,7 +72,10 @@ def get_config(arg=None):
         "comparisons": tuple(
             {"run": avae, "against": control,
              "question": f"v={variance:g}: is the AVAE's robustness more than noise augmentation?"}
-            for variance, avae, control in zip(VARIANCES, avaes, controls)),
+            for variance, avae, control in zip(VARIANCES, avaes, controls)) + tuple(
+            {"run": noise_avae, "against": control,
+             "question": f"v={variance:g}: does the delusion loop add robustness to noise augmentation?"}
+            for variance, noise_avae, control in zip(VARIANCES, noise_avaes, controls)),
         "claims": ("(not a paper claim) what the AVAE's robustness depends on: the observation variance sets both "
                    "the reconstruction weight and the delusion's noise.",),
     })

@@ -43,6 +43,7 @@ that moves less with the load than the wall time does.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import math
 import os
@@ -907,6 +908,8 @@ def main(argv):
     unknown = sorted(set(FLAGS.sections) - set(SECTIONS))
     if unknown:
         raise app.UsageError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}.")
+    if importlib.util.find_spec("tf_avae") is None:  # before the memory section, not after it
+        raise app.UsageError("tf_avae is not importable: install it first (`pip install -e .` in the repository).")
     quick = FLAGS.quick
     repeats = FLAGS.repeats or (2 if quick else 7)
     fit_repeats = FLAGS.fit_repeats or (2 if quick else 5)

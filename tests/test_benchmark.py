@@ -90,3 +90,19 @@ def test_quick_run_writes_results_with_expected_keys(quick_run):
                     "## PGD evaluation throughput", "## Peak resident memory"):
         assert heading in markdown
     assert "## Targets" in stdout  # the table is also printed
+
+
+def test_a_missing_package_is_reported_before_any_section_runs(tmp_path):
+    # tf_avae made unfindable for the script only (it stays installed); the memory section must not start
+    wrapper = ("import importlib.util as util, runpy, sys\n"
+               "find_spec = util.find_spec\n"
+               "util.find_spec = lambda name, *args: None if name == 'tf_avae' else find_spec(name, *args)\n"
+               "sys.argv = sys.argv[1:]\n"
+               "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", wrapper, str(SCRIPT), "--quick", f"--output_dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode != 0
+    assert "tf_avae is not importable" in completed.stderr and "pip install" in completed.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing measured, nothing half-written

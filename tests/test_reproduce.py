@@ -214,6 +214,23 @@ def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance
     table1 = reproduce_lib.build_run_configs(load_config("reproduce_color_mnist"), "/nonexistent")
     assert runs["avae_v05"].to_dict() == table1["avae"].to_dict()
     assert runs["noise_vae_v05"].to_dict() == table1["noise_vae"].to_dict()
+    # the noise-fed AVAEs run only when named; each is its v's control plus the delusion loop
+    noise_avaes = tuple("noise_" + avae for avae in config.report.sweep_runs)
+    assert not set(noise_avaes) & set(config.run_names)
+    config.run_names = noise_avaes
+    named = reproduce_lib.build_run_configs(config, "/nonexistent")
+    assert list(named) == list(noise_avaes)
+    for variance, noise_avae, control in zip(variances, noise_avaes, config.report.sweep_control_runs):
+        assert named[noise_avae].model.to_dict() == {
+            "name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
+            "augmentation": runs[control].model.augmentation.to_dict()}
+        assert named[noise_avae].network.observation_variance == variance
+        assert {"run": noise_avae, "against": control} in [
+            {key: c[key] for key in ("run", "against")} for c in config.report.comparisons]
+    table1_config = load_config("reproduce_color_mnist")
+    table1_config.run_names = ("noise_vae", "noise_avae")
+    assert named["noise_avae_v05"].to_dict() == reproduce_lib.build_run_configs(
+        table1_config, "/nonexistent")["noise_avae"].to_dict()
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():
