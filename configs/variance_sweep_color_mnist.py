@@ -11,7 +11,8 @@ control that tells its robustness apart from noise augmentation: a VAE with the 
 N(0, v) noise. Only when named in `--config.run_names`: the AVAE whose data path gets that same noise
 (`noise_avae_v*`, the control plus the delusion loop; Table 1's `noise_avae` at v = 0.5), compared with the
 control of its v. All runs evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps); the AVAEs record the robustness curve
-during training. results.md has the accuracy-vs-v table (controls beside) and plots/sweep.png the curves.
+during training. results.md has the accuracy-vs-v table (controls beside) and plots/sweep.png the curves
+(the noise-fed AVAEs, when run, dash-dotted).
 
 The v = 0.5 runs have the training configs of Table 1's `avae` and `noise_vae` (configs/reproduce_color_mnist.py),
 so finished run directories of that experiment can be copied in as `avae_v05`, `noise_vae_v05` and
@@ -68,6 +69,8 @@ def get_config(arg=None):
         "sweep_runs": tuple(avaes),
         "sweep_control_runs": tuple(controls),
         "sweep_control_label": "VAE + input noise",
+        "sweep_extra_runs": tuple(noise_avaes),
+        "sweep_extra_label": "AVAE + input noise",
         "curve_runs": tuple(avaes),
         "comparisons": tuple(
             {"run": avae, "against": control,

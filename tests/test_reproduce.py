@@ -216,6 +216,7 @@ def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance
     assert runs["noise_vae_v05"].to_dict() == table1["noise_vae"].to_dict()
     # the noise-fed AVAEs run only when named; each is its v's control plus the delusion loop
     noise_avaes = tuple("noise_" + avae for avae in config.report.sweep_runs)
+    assert tuple(config.report.sweep_extra_runs) == noise_avaes  # the sweep's third series
     assert not set(noise_avaes) & set(config.run_names)
     config.run_names = noise_avaes
     named = reproduce_lib.build_run_configs(config, "/nonexistent")
@@ -375,7 +376,7 @@ def test_a_sweep_with_controls_lists_both_series_by_value_with_their_trends_and_
     main = reproduce_lib.sweep_trends(results)
     digit = [results["runs"][n]["metrics"]["adv/digit/eps=0.1"] for n in ("avae", "vae", "se")]
     assert main["digit eps=0.1"] == pytest.approx(stats.spearmanr([0.5, 0.9, 0.99], digit).statistic)
-    assert reproduce_lib.sweep_trends(results, controls=True) == {}  # two control points: no trend
+    assert reproduce_lib.sweep_trends(results, "control") == {}  # two control points: no trend
     # the report prints the trends collect_results stored, in task x radius order
     results.update(sweep_trends=dict(reversed(main.items())), sweep_control_trends={})
     markdown = reproduce_lib.results_markdown(results)
@@ -383,6 +384,40 @@ def test_a_sweep_with_controls_lists_both_series_by_value_with_their_trends_and_
     assert f"digit eps=0.1 {main['digit eps=0.1']:+.2f}" in trend
     assert trend.index("digit eps=0.1") < trend.index("colour eps=0.1")
     assert "Trend of the noise runs" not in markdown
+    path = reproduce_lib.plot_sweep(results, tmp_path)
+    assert pathlib.Path(path).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_a_third_sweep_series_is_listed_after_the_control_of_each_value_with_its_own_trend(tmp_path):
+    from scipy import stats
+
+    results = _hand_written_results()
+    for name, label, digit in (("extra1", "Extra1", 7.0), ("extra2", "Extra2", 3.0), ("extra3", "Extra3", 5.0)):
+        results["runs"][name] = copy.deepcopy(results["runs"]["noise"])
+        results["runs"][name].update(label=label, metrics={**results["runs"]["noise"]["metrics"],
+                                                           "adv/digit/eps=0.1": digit})
+    values = {"vae": 0.9, "avae": 0.5, "se": 0.99, "noise": 0.5, "extra1": 0.5, "extra2": 0.9, "extra3": 0.99}
+    for name, value in values.items():
+        results["runs"][name]["sweep_value"] = value
+    results["report"].update(sections=["sweep"], sweep_key="model.rho", sweep_label="rho",
+                             sweep_control_runs=["noise"], sweep_control_label="noise",
+                             sweep_extra_runs=["extra1", "extra2", "extra3"], sweep_extra_label="noise + loop")
+    markdown = reproduce_lib.results_markdown(results)
+    order = [line.split("|")[1].strip() for line in markdown.splitlines()
+             if re.match(r"\| (AVAE|VAE|SE|Noise|Extra\d) \|", line)]
+    # by rho; at one value the sweep run, then its control, then the third series
+    assert order == ["AVAE", "Noise", "Extra1", "VAE", "Extra2", "SE", "Extra3"]
+    # the main series leaves the listed runs of both other series out when `sweep_runs` is empty
+    main = reproduce_lib.sweep_trends(results)
+    digit = [results["runs"][n]["metrics"]["adv/digit/eps=0.1"] for n in ("avae", "vae", "se")]
+    assert main["digit eps=0.1"] == pytest.approx(stats.spearmanr([0.5, 0.9, 0.99], digit).statistic)
+    extra = reproduce_lib.sweep_trends(results, "extra")
+    assert extra["digit eps=0.1"] == pytest.approx(stats.spearmanr([0.5, 0.9, 0.99], [7.0, 3.0, 5.0]).statistic)
+    assert "digit eps=0.2" not in extra  # no spread in the copied metric: no trend
+    results.update(sweep_trends=main, sweep_control_trends={}, sweep_extra_trends=extra)
+    markdown = reproduce_lib.results_markdown(results)
+    trend = next(line for line in markdown.splitlines() if line.startswith("Trend of the noise + loop runs"))
+    assert f"digit eps=0.1 {extra['digit eps=0.1']:+.2f}" in trend
     path = reproduce_lib.plot_sweep(results, tmp_path)
     assert pathlib.Path(path).read_bytes()[:8] == PNG_MAGIC
 

@@ -145,6 +145,8 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
         "sweep_runs": (),  # the runs of the sweep (empty: every run)
         "sweep_control_runs": (),  # a second series against the same swept value, dashed in the plot and the table
         "sweep_control_label": "control",
+        "sweep_extra_runs": (),  # a third series (e.g. the control plus the AVAE's loop), dash-dotted
+        "sweep_extra_label": "extra",
         "claims": (),
     })
     return config
@@ -721,8 +723,8 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
     results["comparisons"] = [{**item, **compare_runs(results, item["run"], item["against"], item.get("radii"))}
                               for item in report.get("comparisons", ()) if item["run"] in runs
                               and item["against"] in runs]
-    results["sweep_trends"] = sweep_trends(results) if report.get("sweep_key") else {}
-    results["sweep_control_trends"] = sweep_trends(results, controls=True) if report.get("sweep_key") else {}
+    for field, series in SWEEP_TREND_FIELDS.items():
+        results[field] = sweep_trends(results, series) if report.get("sweep_key") else {}
     return results
 
 
@@ -901,7 +903,7 @@ def _section_sweep(results) -> list[str]:
     header = [label] + [f"{task} {r:g}" for task in tasks for r in radii] + ["MSE", "train s", "seed"]
     lines = [f"Accuracy (%) against {label}: clean linear probe at eps 0, adversarial (L-inf PGD) otherwise.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows = [(entry, 0) for _, entry in _sweep_runs(results)] + [(e, 1) for _, e in _sweep_control_runs(results)]
+    rows = [(entry, index) for index, series in enumerate(SWEEP_SERIES) for _, entry in _series_runs(results, series)]
     for entry, _ in sorted(rows, key=lambda item: (_sort_key(item[0].get("sweep_value")), item[1])):
         cells = [f"{entry['label']}"] + [_fmt(_metric(entry, adv_key(t, r))) for t in tasks for r in radii]
         cells += [_fmt(_metric(entry, "mse"), 4), _fmt((entry.get("train") or {}).get("seconds"), 0), str(entry["seed"])]
@@ -909,7 +911,8 @@ def _section_sweep(results) -> list[str]:
     captions = {"sweep_trends": f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises "
                                 "monotonically): ",
                 "sweep_control_trends": f"Trend of the {results['report'].get('sweep_control_label') or 'control'} "
-                                        "runs: "}
+                                        "runs: ",
+                "sweep_extra_trends": f"Trend of the {results['report'].get('sweep_extra_label') or 'extra'} runs: "}
     keys = [_trend_key(task, radius) for task in tasks for radius in radii]  # JSON sorts the stored keys
     for field, caption in captions.items():  # computed once, by collect_results
         trends = results.get(field) or {}
@@ -922,10 +925,11 @@ def _trend_key(task: str, radius: float) -> str:
     return f"{task} eps={radius:g}"
 
 
-def sweep_trends(results, controls: bool = False) -> dict[str, float]:
-    """{"<task> eps=<r>": Spearman correlation between the swept value and the accuracy} over the sweep runs
-    (with `controls`, over `sweep_control_runs`) that have both (NaN-free; needs >= 3 runs and some spread)."""
-    runs = _sweep_control_runs(results) if controls else _sweep_runs(results)
+def sweep_trends(results, series: str = "main") -> dict[str, float]:
+    """{"<task> eps=<r>": Spearman correlation between the swept value and the accuracy} over the runs of one
+    series ("main": the sweep runs, "control": `sweep_control_runs`, "extra": `sweep_extra_runs`) that have both
+    (NaN-free; needs >= 3 runs and some spread)."""
+    runs = _series_runs(results, series)
     points = [(e.get("sweep_value"), e) for _, e in runs
               if isinstance(e.get("sweep_value"), (int, float)) and e.get("metrics")]
     trends = {}
@@ -942,15 +946,20 @@ def sweep_trends(results, controls: bool = False) -> dict[str, float]:
     return trends
 
 
-def _sweep_runs(results):
-    chosen = results["report"].get("sweep_runs") or ()
-    controls = results["report"].get("sweep_control_runs") or ()
-    return [(n, e) for n, e in _runs_in_order(results) if (n in chosen if chosen else n not in controls)]
+SWEEP_SERIES = ("main", "control", "extra")
+SWEEP_TREND_FIELDS = {"sweep_trends": "main", "sweep_control_trends": "control", "sweep_extra_trends": "extra"}
 
 
-def _sweep_control_runs(results):
-    controls = results["report"].get("sweep_control_runs") or ()
-    return [(n, e) for n, e in _runs_in_order(results) if n in controls]
+def _series_runs(results, series: str):
+    """[(name, entry)] of one sweep series, in run order. "main" is `sweep_runs`, or when that is empty every
+    run that belongs to no other series."""
+    report = results["report"]
+    others = {"control": report.get("sweep_control_runs") or (), "extra": report.get("sweep_extra_runs") or ()}
+    if series == "main":
+        chosen = report.get("sweep_runs") or ()
+        listed = {name for names in others.values() for name in names}
+        return [(n, e) for n, e in _runs_in_order(results) if (n in chosen if chosen else n not in listed)]
+    return [(n, e) for n, e in _runs_in_order(results) if n in others[series]]
 
 
 def _sort_key(value):
@@ -1113,12 +1122,14 @@ def plot_sweep(results, directory) -> str | None:
     report = results["report"]
     tasks, radii = report["tasks"], results["evaluation"]["radii"]
     # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy)
-    series = [("", _sweep_points(_sweep_runs(results)), "o", "-", ":")]
-    controls = _sweep_points(_sweep_control_runs(results))
-    if controls:
-        series.append((f" ({report.get('sweep_control_label') or 'control'})", controls, "s", "--", "--"))
+    series = [("", _sweep_points(_series_runs(results, "main")), "o", "-", ":")]
+    for name, marker, style in (("control", "s", "--"), ("extra", "^", "-.")):
+        points = _sweep_points(_series_runs(results, name))
+        if points:
+            series.append((f" ({report.get(f'sweep_{name}_label') or name})", points, marker, style, style))
     if not series[0][1]:
         return None
+    controls = len(series) > 1  # one panel per task
     figure = _figure()
     panels = [(tasks, figure.add_subplot())] if not controls else [
         ((task,), figure.add_subplot(1, len(tasks), number + 1)) for number, task in enumerate(tasks)]
