@@ -68,6 +68,7 @@ def get_config(arg=None):
         "sweep_log": True,
         "sweep_runs": tuple(avaes),
         "sweep_control_runs": tuple(controls),
+        "sweep_runs_label": "AVAE",
         "sweep_control_label": "VAE + input noise",
         "sweep_extra_runs": tuple(noise_avaes),
         "sweep_extra_label": "AVAE + input noise",

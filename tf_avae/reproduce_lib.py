@@ -143,6 +143,7 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
         "sweep_label": "",
         "sweep_log": False,
         "sweep_runs": (),  # the runs of the sweep (empty: every run)
+        "sweep_runs_label": "",  # their name in the plot's legend beside other series
         "sweep_control_runs": (),  # a second series against the same swept value, dashed in the plot and the table
         "sweep_control_label": "control",
         "sweep_extra_runs": (),  # a third series (e.g. the control plus the AVAE's loop), dash-dotted
@@ -1122,7 +1123,8 @@ def plot_sweep(results, directory) -> str | None:
     report = results["report"]
     tasks, radii = report["tasks"], results["evaluation"]["radii"]
     # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy)
-    series = [("", _sweep_points(_series_runs(results, "main")), "o", "-", ":")]
+    main = report.get("sweep_runs_label")
+    series = [(f" ({main})" if main else "", _sweep_points(_series_runs(results, "main")), "o", "-", ":")]
     for name, marker, style in (("control", "s", "--"), ("extra", "^", "-.")):
         points = _sweep_points(_series_runs(results, name))
         if points:
@@ -1141,7 +1143,7 @@ def plot_sweep(results, directory) -> str | None:
                 ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
                 axes.plot([x for x, _ in runs], [np.nan if y is None else y for y in ys],
                           style if radius else clean_style, marker=marker, color=f"C{number % 10}",
-                          label=f"{task}, eps={radius:g}{suffix}")
+                          label=f"eps={radius:g}{suffix}" if controls else f"{task}, eps={radius:g}{suffix}")
         title = panel_tasks[0] if controls else f"{kind} accuracy against {label}"
         axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=title)
         if report.get("sweep_log"):
@@ -1153,9 +1155,12 @@ def plot_sweep(results, directory) -> str | None:
                 if smallest == 0:
                     axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=7)
-    if controls:
-        figure.suptitle(f"{kind} accuracy against {label}")
+        if not controls:
+            axes.legend(fontsize=7)
+    if controls:  # the panels share colours and styles: one legend, below them, where it hides no line
+        figure.legend(*panels[0][1].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                      ncol=len(radii), fontsize=8)
+        figure.suptitle(f"{kind} accuracy against {label}", y=1.02)
     return _save(figure, pathlib.Path(directory) / "sweep.png")
 
 
