@@ -73,6 +73,9 @@ PLOTS_DIR = "plots"
 
 EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
+# A sweep's series (`sweep_runs`, `sweep_control_runs`, `sweep_extra_runs`) and the results.json field of each trend
+SWEEP_SERIES = ("main", "control", "extra")
+SWEEP_TREND_FIELDS = {"sweep_trends": "main", "sweep_control_trends": "control", "sweep_extra_trends": "extra"}
 
 # AVAE paper, Table 1 (colorMNIST, ConvNet; adversarial accuracy %, DESIGN.md section 4). Keys as in eval.json.
 PAPER_TABLE1: dict[str, dict[str, Any]] = {
@@ -947,10 +950,6 @@ def sweep_trends(results, series: str = "main") -> dict[str, float]:
     return trends
 
 
-SWEEP_SERIES = ("main", "control", "extra")
-SWEEP_TREND_FIELDS = {"sweep_trends": "main", "sweep_control_trends": "control", "sweep_extra_trends": "extra"}
-
-
 def _series_runs(results, series: str):
     """[(name, entry)] of one sweep series, in run order. "main" is `sweep_runs`, or when that is empty every
     run that belongs to no other series."""
@@ -1119,7 +1118,7 @@ def plot_training_curves(results, directory) -> str | None:
 
 def plot_sweep(results, directory) -> str | None:
     """Adversarial accuracy against the swept value (rho: paper Figure 5, left), one line per task x radius; with
-    `sweep_control_runs`, one panel per task and the controls' lines dashed."""
+    `sweep_control_runs` (dashed) and/or `sweep_extra_runs` (dash-dotted), one panel per task and one legend."""
     report = results["report"]
     tasks, radii = report["tasks"], results["evaluation"]["radii"]
     # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy)
@@ -1131,9 +1130,9 @@ def plot_sweep(results, directory) -> str | None:
             series.append((f" ({report.get(f'sweep_{name}_label') or name})", points, marker, style, style))
     if not series[0][1]:
         return None
-    controls = len(series) > 1  # one panel per task
+    several = len(series) > 1  # one panel per task
     figure = _figure()
-    panels = [(tasks, figure.add_subplot())] if not controls else [
+    panels = [(tasks, figure.add_subplot())] if not several else [
         ((task,), figure.add_subplot(1, len(tasks), number + 1)) for number, task in enumerate(tasks)]
     label = report.get("sweep_label") or report.get("sweep_key")
     kind = "adversarial" if any(radii) else "linear-probe"
@@ -1143,8 +1142,8 @@ def plot_sweep(results, directory) -> str | None:
                 ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
                 axes.plot([x for x, _ in runs], [np.nan if y is None else y for y in ys],
                           style if radius else clean_style, marker=marker, color=f"C{number % 10}",
-                          label=f"eps={radius:g}{suffix}" if controls else f"{task}, eps={radius:g}{suffix}")
-        title = panel_tasks[0] if controls else f"{kind} accuracy against {label}"
+                          label=f"eps={radius:g}{suffix}" if several else f"{task}, eps={radius:g}{suffix}")
+        title = panel_tasks[0] if several else f"{kind} accuracy against {label}"
         axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=title)
         if report.get("sweep_log"):
             smallest = min(x for _, points, *_ in series for x, _ in points)
@@ -1155,9 +1154,9 @@ def plot_sweep(results, directory) -> str | None:
                 if smallest == 0:
                     axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
         axes.grid(alpha=0.3)
-        if not controls:
+        if not several:
             axes.legend(fontsize=7)
-    if controls:  # the panels share colours and styles: one legend, below them, where it hides no line
+    if several:  # the panels share colours and styles: one legend, below them, where it hides no line
         figure.legend(*panels[0][1].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
                       ncol=len(radii), fontsize=8)
         figure.suptitle(f"{kind} accuracy against {label}", y=1.02)
