@@ -55,7 +55,7 @@ import pathlib
 import sys
 import time
 import traceback
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import ml_collections
 import numpy as np
@@ -73,9 +73,25 @@ PLOTS_DIR = "plots"
 
 EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
-# A sweep's series (`sweep_runs`, `sweep_control_runs`, `sweep_extra_runs`) and the results.json field of each trend
-SWEEP_SERIES = ("main", "control", "extra")
-SWEEP_TREND_FIELDS = {"sweep_trends": "main", "sweep_control_trends": "control", "sweep_extra_trends": "extra"}
+
+
+class SweepSeries(NamedTuple):
+    """One series of a sweep: its report keys, its results.json trend field, how the plot draws it."""
+
+    runs_key: str
+    label_key: str
+    trends_field: str
+    marker: str
+    style: str  # line style at eps > 0
+    clean_style: str  # line style of the clean accuracy
+
+
+# In table order within one swept value. "main" is `sweep_runs`, or every run no other series lists.
+SWEEP_SERIES = {
+    "main": SweepSeries("sweep_runs", "sweep_runs_label", "sweep_trends", "o", "-", ":"),
+    "control": SweepSeries("sweep_control_runs", "sweep_control_label", "sweep_control_trends", "s", "--", "--"),
+    "extra": SweepSeries("sweep_extra_runs", "sweep_extra_label", "sweep_extra_trends", "^", "-.", "-."),
+}
 
 # AVAE paper, Table 1 (colorMNIST, ConvNet; adversarial accuracy %, DESIGN.md section 4). Keys as in eval.json.
 PAPER_TABLE1: dict[str, dict[str, Any]] = {
@@ -727,8 +743,8 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
     results["comparisons"] = [{**item, **compare_runs(results, item["run"], item["against"], item.get("radii"))}
                               for item in report.get("comparisons", ()) if item["run"] in runs
                               and item["against"] in runs]
-    for field, series in SWEEP_TREND_FIELDS.items():
-        results[field] = sweep_trends(results, series) if report.get("sweep_key") else {}
+    for name, series in SWEEP_SERIES.items():
+        results[series.trends_field] = sweep_trends(results, name) if report.get("sweep_key") else {}
     return results
 
 
@@ -907,16 +923,15 @@ def _section_sweep(results) -> list[str]:
     header = [label] + [f"{task} {r:g}" for task in tasks for r in radii] + ["MSE", "train s", "seed"]
     lines = [f"Accuracy (%) against {label}: clean linear probe at eps 0, adversarial (L-inf PGD) otherwise.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows = [(entry, index) for index, series in enumerate(SWEEP_SERIES) for _, entry in _series_runs(results, series)]
+    rows = [(entry, index) for index, name in enumerate(SWEEP_SERIES) for _, entry in _series_runs(results, name)]
     for entry, _ in sorted(rows, key=lambda item: (_sort_key(item[0].get("sweep_value")), item[1])):
         cells = [f"{entry['label']}"] + [_fmt(_metric(entry, adv_key(t, r))) for t in tasks for r in radii]
         cells += [_fmt(_metric(entry, "mse"), 4), _fmt((entry.get("train") or {}).get("seconds"), 0), str(entry["seed"])]
         lines.append("| " + " | ".join(cells) + " |")
-    captions = {"sweep_trends": f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises "
-                                "monotonically): ",
-                "sweep_control_trends": f"Trend of the {results['report'].get('sweep_control_label') or 'control'} "
-                                        "runs: ",
-                "sweep_extra_trends": f"Trend of the {results['report'].get('sweep_extra_label') or 'extra'} runs: "}
+    captions = {series.trends_field: f"Trend (Spearman rank correlation of accuracy with {label}; +1 = rises "
+                                     "monotonically): " if name == "main" else
+                f"Trend of the {_series_label(results['report'], name)} runs: "
+                for name, series in SWEEP_SERIES.items()}
     keys = [_trend_key(task, radius) for task in tasks for radius in radii]  # JSON sorts the stored keys
     for field, caption in captions.items():  # computed once, by collect_results
         trends = results.get(field) or {}
@@ -951,15 +966,18 @@ def sweep_trends(results, series: str = "main") -> dict[str, float]:
 
 
 def _series_runs(results, series: str):
-    """[(name, entry)] of one sweep series, in run order. "main" is `sweep_runs`, or when that is empty every
-    run that belongs to no other series."""
+    """[(name, entry)] of one sweep series (a key of SWEEP_SERIES), in run order."""
     report = results["report"]
-    others = {"control": report.get("sweep_control_runs") or (), "extra": report.get("sweep_extra_runs") or ()}
-    if series == "main":
-        chosen = report.get("sweep_runs") or ()
-        listed = {name for names in others.values() for name in names}
-        return [(n, e) for n, e in _runs_in_order(results) if (n in chosen if chosen else n not in listed)]
-    return [(n, e) for n, e in _runs_in_order(results) if n in others[series]]
+    listed = {name: set(report.get(spec.runs_key) or ()) for name, spec in SWEEP_SERIES.items()}
+    if series == "main" and not listed["main"]:  # every run that belongs to no other series
+        others = set().union(*(runs for name, runs in listed.items() if name != "main"))
+        return [(n, e) for n, e in _runs_in_order(results) if n not in others]
+    return [(n, e) for n, e in _runs_in_order(results) if n in listed[series]]
+
+
+def _series_label(report, series: str) -> str:
+    """The series' name in captions and legends ("" for an unnamed main series; older reports lack the key)."""
+    return report.get(SWEEP_SERIES[series].label_key) or ("" if series == "main" else series)
 
 
 def _sort_key(value):
@@ -1121,13 +1139,12 @@ def plot_sweep(results, directory) -> str | None:
     `sweep_control_runs` (dashed) and/or `sweep_extra_runs` (dash-dotted), one panel per task and one legend."""
     report = results["report"]
     tasks, radii = report["tasks"], results["evaluation"]["radii"]
-    # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy)
-    main = report.get("sweep_runs_label")
-    series = [(f" ({main})" if main else "", _sweep_points(_series_runs(results, "main")), "o", "-", ":")]
-    for name, marker, style in (("control", "s", "--"), ("extra", "^", "-.")):
-        points = _sweep_points(_series_runs(results, name))
-        if points:
-            series.append((f" ({report.get(f'sweep_{name}_label') or name})", points, marker, style, style))
+    # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy); the main series first
+    series = []
+    for name, spec in SWEEP_SERIES.items():
+        points, label_text = _sweep_points(_series_runs(results, name)), _series_label(report, name)
+        if points or name == "main":
+            series.append((f" ({label_text})" if label_text else "", points, spec.marker, spec.style, spec.clean_style))
     if not series[0][1]:
         return None
     several = len(series) > 1  # one panel per task

@@ -45,7 +45,8 @@ class AVAE(RepresentationModel):
         self.rho = check_rho(rho)
         self.beta = check_beta(beta)
         self.delusion = check_choice("delusion", delusion, DELUSIONS)
-        self.augmentation = None if augmentation is None else self.built_augmentation(augmentation)
+        if augmentation is not None:
+            self.augmentation = self.built_augmentation(augmentation)
         self._finish_build()
 
     def compute_loss_terms(self, images, step, training):

@@ -65,6 +65,7 @@ class RepresentationModel(keras.Model):
         self.posterior_scale = check_choice("posterior_scale", posterior_scale, POSTERIOR_SCALES)
         self.image_shape = tuple(encoder.image_shape)
         self.latent_dim = encoder.latent_dim
+        self.augmentation = None  # AAVAE's, or an AVAE's optional one: those set it (`built_augmentation`)
         self._trackers = {
             name: keras.metrics.Mean(name=name) for name in ("loss",) + tuple(self.loss_term_names)
         }
@@ -234,7 +235,7 @@ class RepresentationModel(keras.Model):
             "seed": self.seed,
             "posterior_scale": self.posterior_scale,
         }
-        if getattr(self, "augmentation", None) is not None:  # AAVAE's, or an AVAE's optional one (`from_config`)
+        if self.augmentation is not None:  # deserialised by `from_config`
             config["augmentation"] = keras.saving.serialize_keras_object(self.augmentation)
         return config
 
