@@ -234,6 +234,37 @@ def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance
         table1_config, "/nonexistent")["noise_avae"].to_dict()
 
 
+def _table1_noise_avae():
+    config = load_config("reproduce_color_mnist")
+    config.run_names = ("noise_vae", "noise_avae")
+    return reproduce_lib.build_run_configs(config, "/nonexistent")["noise_avae"]
+
+
+def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
+    # rho sweep: per rho, the AVAE of that rho plus Table 1's input noise; a second series of its own
+    config = load_config("rho_sweep_color_mnist")
+    avaes = tuple(config.run_names)
+    noise_avaes = tuple("noise_" + name for name in avaes)
+    assert tuple(config.report.sweep_runs) == avaes and tuple(config.report.sweep_extra_runs) == noise_avaes
+    assert not config.report.get("sweep_control_runs")
+    config.run_names = avaes + noise_avaes
+    runs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    table1 = _table1_noise_avae()
+    for avae, noise_avae in zip(avaes, noise_avaes):
+        assert runs[noise_avae].model.to_dict() == {**runs[avae].model.to_dict(),
+                                                    "augmentation": table1.model.augmentation.to_dict()}
+        assert runs[noise_avae].network.to_dict() == runs[avae].network.to_dict()
+    assert sorted(runs[name].model.rho for name in noise_avaes) == [0.5, 0.8, 0.9, 0.95, 0.975, 0.99]
+    assert runs["noise_rho_975"].to_dict() == table1.to_dict()  # Table 1's run directory can be copied in
+    # eps sweep: Table 1's noise-fed AVAE beside the AVAE and SE, compared with SE
+    config = load_config("eps_sweep_color_mnist")
+    assert tuple(config.run_names) == ("avae", "se")
+    config.run_names = ("avae", "se", "noise_avae")
+    runs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    assert runs["noise_avae"].to_dict() == table1.to_dict()
+    assert ("noise_avae", "se") in [(c["run"], c["against"]) for c in config.report.comparisons]
+
+
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():
     from tf_avae import augment, models
 
