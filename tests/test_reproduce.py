@@ -16,7 +16,7 @@ from tf_avae import data, evaluation, reproduce_lib, train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
-               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist"]
+               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist", "latent_sweep_color_mnist"]
 TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae", "avae_reference", "vae_reference"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -165,7 +165,8 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
 
 
 @pytest.mark.parametrize("name", ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist",
-                                  "aavae_vs_vae_color_mnist", "variance_sweep_color_mnist"])
+                                  "aavae_vs_vae_color_mnist", "variance_sweep_color_mnist",
+                                  "latent_sweep_color_mnist"])
 def test_color_mnist_experiments_share_one_setting_and_refuse_an_unknown_argument(name):
     config = load_config(name, None)
     assert (config.base.data.name, config.base.network.architecture) == ("color_mnist", "conv")
@@ -263,6 +264,25 @@ def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     assert runs["noise_avae"].to_dict() == table1.to_dict()
     assert ("noise_avae", "se") in [(c["run"], c["against"]) for c in config.report.comparisons]
+
+
+def test_latent_sweep_moves_only_the_latent_dimension_of_table1s_noise_fed_avae_and_se():
+    config = load_config("latent_sweep_color_mnist")
+    runs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
+    assert sorted(runs) == sorted(main + control) and config.report.sweep_key == "network.latent_dim"
+    table1 = load_config("reproduce_color_mnist")
+    table1.run_names = ("se", "noise_vae", "noise_avae")
+    table1 = reproduce_lib.build_run_configs(table1, "/nonexistent")
+    for dim, noise_avae, se in zip((16, 32, 64, 128), main, control):
+        for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
+            moved = runs[name].to_dict()
+            assert moved["network"].pop("latent_dim") == dim
+            expected = reference.to_dict()
+            del expected["network"]["latent_dim"]
+            assert moved == expected, name  # D is the only difference from Table 1's run
+    assert runs["noise_avae_d64"].to_dict() == table1["noise_avae"].to_dict()  # copied in unchanged
+    assert runs["se_d64"].to_dict() == table1["se"].to_dict()
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():

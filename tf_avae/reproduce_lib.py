@@ -8,7 +8,7 @@ config (`train_lib.base_config()` + the shared parts + the run's model spec), tr
 itself.
 
 Experiment config (see `experiment_config`):
-    experiment      "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" | "variance_sweep" (selects nothing in the code
+    experiment      "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" | "variance_sweep" | "latent_sweep" (selects nothing in the code
                     path: the run table, `report.sections` and `report.plots` say what happens)
     title           heading of results.md
     budget          num_steps, batch_size, learning_rate, steps_per_epoch, seed: applied to EVERY run
@@ -71,7 +71,7 @@ EVAL_SETTINGS_FILE = "eval_settings.json"
 STEP_TIMES_FILE = "step_times.json"
 PLOTS_DIR = "plots"
 
-EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep")
+EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep", "latent_sweep")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
 
 
