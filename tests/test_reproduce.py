@@ -263,7 +263,9 @@ def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
     config.run_names = ("avae", "se", "noise_avae")
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     assert runs["noise_avae"].to_dict() == table1.to_dict()
-    assert ("noise_avae", "se") in [(c["run"], c["against"]) for c in config.report.comparisons]
+    assert [tuple(c["radii"]) for c in config.report.comparisons if c["run"] == "noise_avae"] == [
+        (0.05, 0.1), (0.15, 0.2, 0.25, 0.3)]  # up to and beyond SE's training radius, compared with SE
+    assert {c["against"] for c in config.report.comparisons} == {"se"}
 
 
 def test_latent_sweep_moves_only_the_latent_dimension_of_table1s_noise_fed_avae_and_se():
