@@ -11,7 +11,8 @@ Paper claim: the AVAE degrades gracefully with eps while SE collapses beyond its
 
 Only when named in `--config.run_names`: `noise_avae`, the AVAE whose encoder input gets the observation noise
 N(0, 0.5) of its delusions (the AVAE that is robust here; README, "When the AVAE is robust"), compared with SE
-up to and beyond SE's training radius. Its training config is Table 1's `noise_avae`, so that run directory can be copied in too.
+up to and beyond SE's training radius. Its training config is Table 1's `noise_avae`, so that run directory can be
+copied in too.
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples
 (~25 min on the shared 2-core CPU); `smoke` (CI, well under a minute of training); `paper` (100k steps at
@@ -26,14 +27,13 @@ def get_config(arg=None):
     config.title = "AVAE vs SE against the attack radius (paper Figure 5, right), colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
     config.evaluation.radii = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-    reproduce_lib.add_run(config, "avae", "AVAE", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"},
-                          curve=True)
+    avae = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    reproduce_lib.add_run(config, "avae", "AVAE", avae, curve=True)
     reproduce_lib.add_run(config, "se", "SE (eps'=0.1, 5 steps)",
                           {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"},
                           curve=True)
     reproduce_lib.add_run(config, "noise_avae", "AVAE + input noise N(0, 0.5)",
-                          {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
-                           "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}},
+                          reproduce_lib.with_observation_noise(avae),
                           role="control", default=False,
                           note="encoder input x + N(0, v) noise, the noise of its delusions x~")
     config.report.update({

@@ -28,15 +28,13 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("latent_sweep")
     config.title = "The noise-fed AVAE and SE against the latent dimension, colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
+    avae = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
     noise_avaes, ses = [], []
     for dim in LATENT_DIMS:
         network = {"network": {"latent_dim": dim}}
         noise_avae, se = f"noise_avae_d{dim}", f"se_d{dim}"
         reproduce_lib.add_run(config, noise_avae, f"AVAE + input noise N(0, 0.5), D={dim}",
-                              {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
-                               "augmentation": {"name": "gaussian_noise",
-                                                "stddev": "$sqrt:network.observation_variance"}},
-                              overrides=network,
+                              reproduce_lib.with_observation_noise(avae), overrides=network,
                               note="encoder input x + N(0, v) noise, the noise of its delusions x~")
         reproduce_lib.add_run(config, se, f"SE (eps'=0.1, 5 steps), D={dim}",
                               {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"},

@@ -46,8 +46,8 @@ def get_config(arg=None):
     reproduce_lib.color_mnist_conv(config)
     add = reproduce_lib.add_run
     add(config, "vae", "VAE", {"name": "vae", "beta": 1.0}, curve=True, paper=PAPER_ROWS["vae"])
-    add(config, "avae", "AVAE", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}, curve=True,
-        paper=PAPER_ROWS["avae"])
+    avae = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    add(config, "avae", "AVAE", avae, curve=True, paper=PAPER_ROWS["avae"])
     add(config, "se", "SE (eps'=0.1, 5 steps)",
         {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"}, curve=True,
         paper=PAPER_ROWS["se"])
@@ -61,8 +61,7 @@ def get_config(arg=None):
     add(config, "avae_mean", "AVAE, delusion=mean", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "mean"},
         role="control", note="DeepMind's reference code: x~ = decoder mean")
     add(config, "noise_vae", "VAE + input noise (sd sqrt(0.5))",
-        {"name": "aavae", "beta": 1.0,
-         "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}},
+        reproduce_lib.with_observation_noise({"name": "aavae", "beta": 1.0}),
         role="control", note="encoder input + N(0, observation_variance) noise, the noise delusion='sample' adds")
     add(config, "avae_reference", "AVAE as DeepMind's code (z = mu + sigma^2 eps, x~ = mean)",
         {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "mean", "posterior_scale": "variance"},
@@ -71,8 +70,7 @@ def get_config(arg=None):
         {"name": "vae", "beta": 1.0, "posterior_scale": "variance"},
         role="control", note="the reference code's VAE: z scaled by the variance")
     add(config, "noise_avae", "AVAE + input noise (sd sqrt(0.5))",
-        {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
-         "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}},
+        reproduce_lib.with_observation_noise(avae),
         role="control", default=False,
         note="noise_vae plus the delusion loop: the encoder sees x + noise and the AVAE's x~")
     config.report.update({

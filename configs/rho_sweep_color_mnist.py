@@ -29,13 +29,10 @@ def get_config(arg=None):
     avaes, noise_avaes = [], []
     for rho in RHOS:
         name = "rho_" + f"{rho:g}".replace("0.", "")
-        reproduce_lib.add_run(config, name, f"AVAE rho={rho:g}",
-                              {"name": "avae", "rho": rho, "beta": 1.0, "delusion": "sample"})
+        avae = {"name": "avae", "rho": rho, "beta": 1.0, "delusion": "sample"}
+        reproduce_lib.add_run(config, name, f"AVAE rho={rho:g}", avae)
         reproduce_lib.add_run(config, "noise_" + name, f"AVAE + input noise N(0, 0.5), rho={rho:g}",
-                              {"name": "avae", "rho": rho, "beta": 1.0, "delusion": "sample",
-                               "augmentation": {"name": "gaussian_noise",
-                                                "stddev": "$sqrt:network.observation_variance"}},
-                              role="control", default=False,
+                              reproduce_lib.with_observation_noise(avae), role="control", default=False,
                               note="encoder input x + N(0, v) noise, the noise of its delusions x~")
         avaes.append(name)
         noise_avaes.append("noise_" + name)

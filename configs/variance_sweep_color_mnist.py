@@ -36,23 +36,19 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("variance_sweep")
     config.title = "AVAE and the noise-augmented VAE against the observation variance, colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
+    spec = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
     avaes, controls, noise_avaes = [], [], []
     for variance in VARIANCES:
         network = {"network": {"observation_variance": variance}}
         avae, control = "avae_" + run_suffix(variance), "noise_vae_" + run_suffix(variance)
         reproduce_lib.add_run(config, avae, f"AVAE, v={variance:g}",
-                              {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}, overrides=network,
-                              curve=True)
+                              spec, overrides=network, curve=True)
         reproduce_lib.add_run(config, control, f"VAE + input noise N(0, {variance:g}), v={variance:g}",
-                              {"name": "aavae", "beta": 1.0,
-                               "augmentation": {"name": "gaussian_noise",
-                                                "stddev": "$sqrt:network.observation_variance"}},
+                              reproduce_lib.with_observation_noise({"name": "aavae", "beta": 1.0}),
                               overrides=network, role="control",
                               note="encoder input + N(0, v) noise, the noise the AVAE's delusion adds")
         reproduce_lib.add_run(config, "noise_" + avae, f"AVAE + input noise N(0, {variance:g}), v={variance:g}",
-                              {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
-                               "augmentation": {"name": "gaussian_noise",
-                                                "stddev": "$sqrt:network.observation_variance"}},
+                              reproduce_lib.with_observation_noise(spec),
                               overrides=network, role="control", default=False,
                               note="the control plus the delusion loop: encoder input x + N(0, v) and the x~")
         avaes.append(avae)

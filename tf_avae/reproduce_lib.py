@@ -8,8 +8,9 @@ config (`train_lib.base_config()` + the shared parts + the run's model spec), tr
 itself.
 
 Experiment config (see `experiment_config`):
-    experiment      "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" | "variance_sweep" | "latent_sweep" (selects nothing in the code
-                    path: the run table, `report.sections` and `report.plots` say what happens)
+    experiment      one of EXPERIMENTS: "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" | "variance_sweep" |
+                    "latent_sweep" (selects nothing in the code path: the run table, `report.sections` and
+                    `report.plots` say what happens)
     title           heading of results.md
     budget          num_steps, batch_size, learning_rate, steps_per_epoch, seed: applied to EVERY run
     base            partial training config shared by all runs (data, network, train extras)
@@ -170,6 +171,13 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
         "claims": (),
     })
     return config
+
+
+def with_observation_noise(model: Mapping[str, Any]) -> dict[str, Any]:
+    """`model` (a run's model spec) whose encoder input gets Gaussian noise of the likelihood's observation variance
+    v (sd sqrt(v), resolved per run), the noise the AVAE's delusion x~ ~ p(x|z) adds: the noise-augmented VAE control
+    is the AAVAE spec with it, the noise-fed AVAE the AVAE spec with it."""
+    return {**model, "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}}
 
 
 def add_run(config, name: str, label: str, model: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None,
@@ -1215,7 +1223,7 @@ PLOTS: dict[str, Callable[[Mapping[str, Any], Any], str | None]] = {
 __all__ = [
     "EXPERIMENTS", "PAPER_TABLE1", "PLOTS", "SECTIONS", "aavae_vs_vae_experiment", "add_run", "build_run_configs", "collect_results",
     "compare_runs", "evaluation_is_current", "run_dependencies", "sweep_trends", "evaluation_settings", "experiment_config", "results_markdown",
-    "run", "smoke_experiment", "time_ratios", "training_state", "write_report",
+    "run", "smoke_experiment", "time_ratios", "training_state", "with_observation_noise", "write_report",
 ]
 
 if __name__ == "__main__":  # pragma: no cover
