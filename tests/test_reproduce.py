@@ -402,6 +402,12 @@ def test_results_markdown_shows_missing_runs_and_sweeps():
     results["runs"]["se"].update(status="not started", train=None, metrics=None)
     rows = _table(reproduce_lib.results_markdown(results))
     assert rows["SE"]["digit 0.1"] == "— (89.6)" and rows["SE"]["time"] == "— (x4)"
+    # an experiment without a time reference (the sweeps) says so, and names no empty run
+    no_reference = copy.deepcopy(results)
+    no_reference["report"]["time_reference"] = ""
+    markdown = reproduce_lib.results_markdown(no_reference)
+    assert "time: not compared (the experiment names no reference run)" in markdown and "run ``" not in markdown
+    assert {row["time"] for row in _table(markdown).values()} == {"— (x1)", "— (x4)", "— (x1.5)", "—"}
     results["report"].update(sections=["sweep"], sweep_key="model.rho", sweep_label="rho")
     for value, name in zip((0.9, 0.5, 0.99), ("vae", "avae", "noise")):
         results["runs"][name]["sweep_value"] = value

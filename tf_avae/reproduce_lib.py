@@ -831,10 +831,12 @@ def _section_table(results) -> list[str]:
     has_paper = bool(results["paper"])
     header = ["model"] + [f"{task} {r:g}" for task in tasks for r in radii] + ["MSE", "FID", "time", "train s",
                                                                                "steps", "seed"]
+    reference = results["report"].get("time_reference")
+    time_caption = (f"time = training wall time (history.json seconds minus the during-training robustness "
+                    f"evaluations) / that of run `{reference}`, measured here on a shared CPU" if reference else
+                    "time: not compared (the experiment names no reference run)")
     lines = [f"Adversarial accuracy (%) under L-inf PGD at radius eps; cells are "
-             f"{'ours (paper)' if has_paper else 'ours'}. time = training wall time (history.json seconds minus "
-             f"the during-training robustness evaluations) / that of run `{results['report'].get('time_reference')}`"
-             f", measured here on a shared CPU; train s = history.json seconds.", "",
+             f"{'ours (paper)' if has_paper else 'ours'}. {time_caption}; train s = history.json seconds.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, entry in _runs_in_order(results):
         paper = results["paper"].get(entry.get("paper") or "", None) if has_paper else None
