@@ -1180,6 +1180,10 @@ def plot_sweep(results, directory) -> str | None:
                 axes.set_xscale("symlog", linthresh=0.01)
                 if smallest == 0:
                     axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
+            # ticks at the swept values, as written in the table; no "3 x 10^1" minor labels running into them
+            values = sorted({x for _, points, *_ in series for x, _ in points})
+            axes.set_xticks(values, [f"{value:g}" for value in values])
+            axes.set_xticks([], minor=True)
         axes.grid(alpha=0.3)
         if not several:
             axes.legend(fontsize=7)
