@@ -14,9 +14,9 @@ accuracy-vs-D table (SE as the second series) and plots/sweep.png the curves.
 The D = 64 runs have the training configs of Table 1's `noise_avae` and `se` (configs/reproduce_color_mnist.py),
 so finished run directories of that experiment can be copied in as `noise_avae_d64` and `se_d64`.
 
-Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples (~9 min per
-noise-fed AVAE and ~12 min per SE on one core of the shared 2-core CPU); `smoke` (CI); `paper` (100k steps at lr
-1e-4, whole test set).
+Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples (training plus
+evaluation on one core of the shared 2-core CPU: ~11 min per noise-fed AVAE, 15-22 min per SE, longer at larger D);
+`smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
 from tf_avae import reproduce_lib
