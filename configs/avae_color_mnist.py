@@ -12,4 +12,4 @@ from tf_avae import train_lib
 
 
 def get_config(arg=None):
-    return train_lib.color_mnist_config({"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}, arg)
+    return train_lib.color_mnist_config(train_lib.paper_model("avae"), arg)

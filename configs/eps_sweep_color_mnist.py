@@ -19,7 +19,7 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib
+from tf_avae import reproduce_lib, train_lib
 
 
 def get_config(arg=None):
@@ -27,10 +27,10 @@ def get_config(arg=None):
     config.title = "AVAE vs SE against the attack radius (paper Figure 5, right), colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
     config.evaluation.radii = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-    avae = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    avae = train_lib.paper_model("avae")
     reproduce_lib.add_run(config, "avae", "AVAE", avae, curve=True)
     reproduce_lib.add_run(config, "se", "SE (eps'=0.1, 5 steps)",
-                          {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"},
+                          train_lib.paper_model("se"),
                           curve=True)
     reproduce_lib.add_run(config, "noise_avae", "AVAE + input noise N(0, 0.5)",
                           reproduce_lib.with_observation_noise(avae),

@@ -19,7 +19,7 @@ evaluation on one core of the shared 2-core CPU: ~11 min per noise-fed AVAE, 15-
 `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib
+from tf_avae import reproduce_lib, train_lib
 
 LATENT_DIMS = (16, 32, 64, 128)
 
@@ -28,7 +28,7 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("latent_sweep")
     config.title = "The noise-fed AVAE and SE against the latent dimension, colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
-    avae = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    avae = train_lib.paper_model("avae")
     noise_avaes, ses = [], []
     for dim in LATENT_DIMS:
         network = {"network": {"latent_dim": dim}}
@@ -37,7 +37,7 @@ def get_config(arg=None):
                               reproduce_lib.with_observation_noise(avae), overrides=network,
                               note="encoder input x + N(0, v) noise, the noise of its delusions x~")
         reproduce_lib.add_run(config, se, f"SE (eps'=0.1, 5 steps), D={dim}",
-                              {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"},
+                              train_lib.paper_model("se"),
                               overrides=network, curve=True, role="control",
                               note="adversarial training: the encoder-smoothness ceiling of this setting")
         noise_avaes.append(noise_avae)

@@ -19,5 +19,4 @@ from tf_avae import train_lib
 def get_config(arg=None):
     variance = train_lib.base_config().network.observation_variance
     return train_lib.color_mnist_config(
-        {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample",
-         "augmentation": {"name": "gaussian_noise", "stddev": math.sqrt(variance)}}, arg)
+        train_lib.paper_model("avae", augmentation={"name": "gaussian_noise", "stddev": math.sqrt(variance)}), arg)

@@ -34,7 +34,7 @@ Arguments after the colon:
   paper   the paper's budget: 100k steps of batch 64, Adam lr 1e-4; evaluation on the whole test set.
 """
 
-from tf_avae import reproduce_lib
+from tf_avae import reproduce_lib, train_lib
 
 PAPER_ROWS = {"vae": "VAE", "avae": "AVAE", "se": "SE(eps'=0.1, 5 steps)", "se_avae": "SE-AVAE (0.1)",
               "avae_ss": "AVAE-SS"}
@@ -46,25 +46,24 @@ def get_config(arg=None):
     reproduce_lib.color_mnist_conv(config)
     add = reproduce_lib.add_run
     add(config, "vae", "VAE", {"name": "vae", "beta": 1.0}, curve=True, paper=PAPER_ROWS["vae"])
-    avae = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    avae = train_lib.paper_model("avae")
     add(config, "avae", "AVAE", avae, curve=True, paper=PAPER_ROWS["avae"])
     add(config, "se", "SE (eps'=0.1, 5 steps)",
-        {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"}, curve=True,
+        train_lib.paper_model("se"), curve=True,
         paper=PAPER_ROWS["se"])
     add(config, "se_avae", "SE-AVAE (0.1)",
-        {"name": "se_avae", "rho": 0.975, "se_rho": 0.95, "epsilon": 0.1, "pgd_steps": 5, "beta": 1.0,
-         "delusion": "sample"}, paper=PAPER_ROWS["se_avae"])
+        train_lib.paper_model("se_avae"), paper=PAPER_ROWS["se_avae"])
     add(config, "avae_ss", "AVAE-SS (from the VAE)",
         {"name": "avae_ss", "vae_workdir": "$workdir:vae", "rho": 0.975, "delusion": "sample",
          "batch_size": "$config:train.batch_size"}, paper=PAPER_ROWS["avae_ss"],
         note="post-trains the VAE's encoder (no data read); its time is the post-training alone")
-    add(config, "avae_mean", "AVAE, delusion=mean", {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "mean"},
+    add(config, "avae_mean", "AVAE, delusion=mean", train_lib.paper_model("avae", delusion="mean"),
         role="control", note="DeepMind's reference code: x~ = decoder mean")
     add(config, "noise_vae", "VAE + input noise (sd sqrt(0.5))",
         reproduce_lib.with_observation_noise({"name": "aavae", "beta": 1.0}),
         role="control", note="encoder input + N(0, observation_variance) noise, the noise delusion='sample' adds")
     add(config, "avae_reference", "AVAE as DeepMind's code (z = mu + sigma^2 eps, x~ = mean)",
-        {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "mean", "posterior_scale": "variance"},
+        train_lib.paper_model("avae", delusion="mean", posterior_scale="variance"),
         role="control", note="the reference code's draws: z scaled by the variance, x~ = decoder mean")
     add(config, "vae_reference", "VAE as DeepMind's code (z = mu + sigma^2 eps)",
         {"name": "vae", "beta": 1.0, "posterior_scale": "variance"},

@@ -17,7 +17,7 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 minute); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib
+from tf_avae import reproduce_lib, train_lib
 
 RHOS = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99)
 
@@ -29,7 +29,7 @@ def get_config(arg=None):
     avaes, noise_avaes = [], []
     for rho in RHOS:
         name = "rho_" + f"{rho:g}".replace("0.", "")
-        avae = {"name": "avae", "rho": rho, "beta": 1.0, "delusion": "sample"}
+        avae = train_lib.paper_model("avae", rho=rho)
         reproduce_lib.add_run(config, name, f"AVAE rho={rho:g}", avae)
         reproduce_lib.add_run(config, "noise_" + name, f"AVAE + input noise N(0, 0.5), rho={rho:g}",
                               reproduce_lib.with_observation_noise(avae), role="control", default=False,

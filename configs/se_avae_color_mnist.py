@@ -9,9 +9,7 @@ from tf_avae import train_lib
 
 
 def get_config(arg=None):
-    config = train_lib.color_mnist_config(
-        {"name": "se_avae", "rho": 0.975, "se_rho": 0.95, "epsilon": 0.1, "pgd_steps": 5, "beta": 1.0,
-         "delusion": "sample"}, arg)
+    config = train_lib.color_mnist_config(train_lib.paper_model("se_avae"), arg)
     if arg == "smoke":
         config.model.pgd_steps = 2
     return config

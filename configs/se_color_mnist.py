@@ -9,8 +9,7 @@ from tf_avae import train_lib
 
 
 def get_config(arg=None):
-    config = train_lib.color_mnist_config(
-        {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"}, arg)
+    config = train_lib.color_mnist_config(train_lib.paper_model("se"), arg)
     if arg == "smoke":
         config.model.pgd_steps = 2
     return config

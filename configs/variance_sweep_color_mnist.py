@@ -22,7 +22,7 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 run on one core of the shared 2-core CPU); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib
+from tf_avae import reproduce_lib, train_lib
 
 VARIANCES = (0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -36,7 +36,7 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("variance_sweep")
     config.title = "AVAE and the noise-augmented VAE against the observation variance, colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
-    spec = {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    spec = train_lib.paper_model("avae")
     avaes, controls, noise_avaes = [], [], []
     for variance in VARIANCES:
         network = {"network": {"observation_variance": variance}}

@@ -187,3 +187,16 @@ def test_robustness_curve_is_recorded_during_training_when_asked(tmp_path):
 def test_an_unknown_config_argument_is_refused_by_name():
     with pytest.raises(ValueError, match="config argument"):
         load_config(ROOT / "configs" / "avae_color_mnist.py", "smok")
+
+
+def test_paper_model_specs_are_the_papers_settings_and_copies():
+    # AVAE paper Table 1: rho 0.975 with sampled delusions; SE eps' 0.1, 5 L-inf PGD steps, rho_SE 0.95
+    assert train_lib.paper_model("avae") == {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}
+    assert train_lib.paper_model("se") == {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0,
+                                           "norm": "inf"}
+    changed = train_lib.paper_model("avae", rho=0.9, delusion="mean")
+    assert changed["rho"] == 0.9 and changed["delusion"] == "mean"
+    changed["beta"] = 0.0
+    assert train_lib.PAPER_MODELS["avae"]["rho"] == 0.975 and train_lib.PAPER_MODELS["avae"]["beta"] == 1.0
+    with pytest.raises(ValueError, match="name"):
+        train_lib.paper_model("avea")

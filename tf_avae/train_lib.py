@@ -62,6 +62,22 @@ class TrainingDivergedError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- configs
+# The paper's settings of its models (AVAE paper, Table 1): rho 0.975 with sampled delusions; SE with eps' = 0.1,
+# 5 L-inf PGD steps and rho_SE = 0.95. Every config that trains one of them reads it here, so runs meant to be the
+# same are the same (a finished run directory of one experiment can be copied into another).
+PAPER_MODELS = {
+    "avae": {"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"},
+    "se": {"name": "se", "epsilon": 0.1, "pgd_steps": 5, "rho": 0.95, "beta": 1.0, "norm": "inf"},
+    "se_avae": {"name": "se_avae", "rho": 0.975, "se_rho": 0.95, "epsilon": 0.1, "pgd_steps": 5, "beta": 1.0,
+                "delusion": "sample"},
+}
+
+
+def paper_model(name: str, **changes) -> dict:
+    """A copy of the model spec `PAPER_MODELS[name]`, with `changes` (e.g. `rho=0.9`) applied."""
+    return {**PAPER_MODELS[check_choice("name", name, tuple(PAPER_MODELS))], **changes}
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Defaults every experiment config starts from (see configs/*.py)."""
     config = ml_collections.ConfigDict()
