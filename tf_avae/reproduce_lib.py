@@ -1149,14 +1149,15 @@ def plot_sweep(results, directory) -> str | None:
     `sweep_control_runs` (dashed) and/or `sweep_extra_runs` (dash-dotted), one panel per task and one legend."""
     report = results["report"]
     tasks, radii = report["tasks"], results["evaluation"]["radii"]
-    # (label suffix, points, marker, line style at eps > 0, line style of the clean accuracy); the main series first
+    # (label suffix, points, SweepSeries) per series that has points; the main series first
     series = []
     for name, spec in SWEEP_SERIES.items():
         points, label_text = _sweep_points(_series_runs(results, name)), _series_label(report, name)
         if points or name == "main":
-            series.append((f" ({label_text})" if label_text else "", points, spec.marker, spec.style, spec.clean_style))
+            series.append((f" ({label_text})" if label_text else "", points, spec))
     if not series[0][1]:
         return None
+    values = sorted({x for _, points, _ in series for x, _ in points})  # every swept value drawn
     several = len(series) > 1  # one panel per task
     figure = _figure()
     panels = [(tasks, figure.add_subplot())] if not several else [
@@ -1165,23 +1166,21 @@ def plot_sweep(results, directory) -> str | None:
     kind = "adversarial" if any(radii) else "linear-probe"
     for panel_tasks, axes in panels:
         for number, (task, radius) in enumerate((t, r) for t in panel_tasks for r in radii):
-            for suffix, runs, marker, style, clean_style in series:
+            for suffix, runs, spec in series:
                 ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
                 axes.plot([x for x, _ in runs], [np.nan if y is None else y for y in ys],
-                          style if radius else clean_style, marker=marker, color=f"C{number % 10}",
+                          spec.style if radius else spec.clean_style, marker=spec.marker, color=f"C{number % 10}",
                           label=f"eps={radius:g}{suffix}" if several else f"{task}, eps={radius:g}{suffix}")
         title = panel_tasks[0] if several else f"{kind} accuracy against {label}"
         axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=title)
         if report.get("sweep_log"):
-            smallest = min(x for _, points, *_ in series for x, _ in points)
-            if smallest > 0:
+            if values[0] > 0:
                 axes.set_xscale("log")
             else:  # a swept 0 (beta): linear around it
                 axes.set_xscale("symlog", linthresh=0.01)
-                if smallest == 0:
+                if values[0] == 0:
                     axes.set_xlim(left=0.0)  # no empty negative half of the symlog axis
             # ticks at the swept values, as written in the table; no "3 x 10^1" minor labels running into them
-            values = sorted({x for _, points, *_ in series for x, _ in points})
             axes.set_xticks(values, [f"{value:g}" for value in values])
             axes.set_xticks([], minor=True)
         axes.grid(alpha=0.3)
