@@ -198,6 +198,13 @@ def test_table1_config_has_the_paper_models_and_the_two_controls():
     assert {c.model.name for c in aavae.values()} == {"ae", "vae", "aavae"}
 
 
+def _table1_runs():
+    """The training configs of every Table-1 run, the ones run only when named included."""
+    config = load_config("reproduce_color_mnist")
+    config.run_names = tuple(config.table_order)
+    return reproduce_lib.build_run_configs(config, "/nonexistent")
+
+
 def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance():
     config = load_config("variance_sweep_color_mnist")
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
@@ -212,7 +219,7 @@ def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance
         assert float(keras.ops.exp(model.decoder.likelihood.log_variance)) == pytest.approx(variance)
         del model
     # v = 0.5 is Table 1's setting: its finished run directories can be copied in unchanged
-    table1 = reproduce_lib.build_run_configs(load_config("reproduce_color_mnist"), "/nonexistent")
+    table1 = _table1_runs()
     assert runs["avae_v05"].to_dict() == table1["avae"].to_dict()
     assert runs["noise_vae_v05"].to_dict() == table1["noise_vae"].to_dict()
     # the noise-fed AVAEs run only when named; each is its v's control plus the delusion loop
@@ -229,16 +236,7 @@ def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance
         assert named[noise_avae].network.observation_variance == variance
         assert {"run": noise_avae, "against": control} in [
             {key: c[key] for key in ("run", "against")} for c in config.report.comparisons]
-    table1_config = load_config("reproduce_color_mnist")
-    table1_config.run_names = ("noise_vae", "noise_avae")
-    assert named["noise_avae_v05"].to_dict() == reproduce_lib.build_run_configs(
-        table1_config, "/nonexistent")["noise_avae"].to_dict()
-
-
-def _table1_noise_avae():
-    config = load_config("reproduce_color_mnist")
-    config.run_names = ("noise_vae", "noise_avae")
-    return reproduce_lib.build_run_configs(config, "/nonexistent")["noise_avae"]
+    assert named["noise_avae_v05"].to_dict() == table1["noise_avae"].to_dict()
 
 
 def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
@@ -250,7 +248,7 @@ def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
     assert not config.report.get("sweep_control_runs")
     config.run_names = avaes + noise_avaes
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
-    table1 = _table1_noise_avae()
+    table1 = _table1_runs()["noise_avae"]
     for avae, noise_avae in zip(avaes, noise_avaes):
         assert runs[noise_avae].model.to_dict() == {**runs[avae].model.to_dict(),
                                                     "augmentation": table1.model.augmentation.to_dict()}
@@ -273,9 +271,7 @@ def test_latent_sweep_moves_only_the_latent_dimension_of_table1s_noise_fed_avae_
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
     assert sorted(runs) == sorted(main + control) and config.report.sweep_key == "network.latent_dim"
-    table1 = load_config("reproduce_color_mnist")
-    table1.run_names = ("se", "noise_vae", "noise_avae")
-    table1 = reproduce_lib.build_run_configs(table1, "/nonexistent")
+    table1 = _table1_runs()
     for dim, noise_avae, se in zip((16, 32, 64, 128), main, control):
         for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
             moved = runs[name].to_dict()
