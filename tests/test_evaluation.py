@@ -115,6 +115,24 @@ def test_probe_is_deterministic_and_refits_in_place_and_handles_missing_and_bina
     assert ev.probe_accuracy(ev.fit_linear_probe(x, binary), x, binary) > 95.0
 
 
+def test_probe_standardises_or_only_centres_its_features_as_scikit_learn_fits_them():
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _blobs(400, seed=2)
+    x = x * np.array([100.0, 0.01] + [1.0] * 8, np.float32)  # scales 1e4 apart: the penalty weighs them differently
+    centred = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)  # in float64, as the probe's fit
+    for standardise, inputs in ((True, centred / centred.std(axis=0)), (False, centred)):
+        probe = ev.fit_linear_probe(x, y, C=0.05, standardise=standardise)
+        reference = LogisticRegression(C=0.05, max_iter=1000).fit(inputs, y)
+        np.testing.assert_allclose(probe(x).numpy(), reference.decision_function(inputs), rtol=1e-3, atol=1e-3)
+    raw = ev.fit_linear_probe(x, y, C=0.05, standardise=False)
+    scaled = ev.fit_linear_probe(x, y, C=0.05)
+    np.testing.assert_array_equal(raw.feature_scale.numpy(), np.ones(10, np.float32))
+    assert not np.allclose(raw(x).numpy(), scaled(x).numpy(), atol=1e-2)
+    with pytest.raises(TypeError, match="standardise must be a bool"):
+        ev.fit_linear_probe(x, y, standardise="no")
+
+
 def test_probe_rejects_bad_input_naming_the_argument():
     x, y = _blobs(20)
     with pytest.raises(ValueError, match="labels_train"):

@@ -16,7 +16,8 @@ from tf_avae import data, evaluation, reproduce_lib, train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
-               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist", "latent_sweep_color_mnist"]
+               "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist", "latent_sweep_color_mnist",
+               "width_sweep_color_mnist"]
 TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae", "avae_reference", "vae_reference"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -166,7 +167,7 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
 
 @pytest.mark.parametrize("name", ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist",
                                   "aavae_vs_vae_color_mnist", "variance_sweep_color_mnist",
-                                  "latent_sweep_color_mnist"])
+                                  "latent_sweep_color_mnist", "width_sweep_color_mnist"])
 def test_color_mnist_experiments_share_one_setting_and_refuse_an_unknown_argument(name):
     config = load_config(name, None)
     assert (config.base.data.name, config.base.network.architecture) == ("color_mnist", "conv")
@@ -281,6 +282,43 @@ def test_latent_sweep_moves_only_the_latent_dimension_of_table1s_noise_fed_avae_
             assert moved == expected, name  # D is the only difference from Table 1's run
     assert runs["noise_avae_d64"].to_dict() == table1["noise_avae"].to_dict()  # copied in unchanged
     assert runs["se_d64"].to_dict() == table1["se"].to_dict()
+
+
+def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_se(tmp_path):
+    from tf_avae.networks import conv
+
+    config = load_config("width_sweep_color_mnist")
+    runs = reproduce_lib.build_run_configs(config, "/nonexistent")
+    main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
+    assert sorted(runs) == sorted(main + control)
+    table1 = _table1_runs()
+    widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512)}
+    for (suffix, (filters, units)), noise_avae, se in zip(widths.items(), main, control):
+        for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
+            assert name.endswith(suffix)
+            moved = runs[name].to_dict()
+            kwargs = moved["network"].pop("kwargs")
+            expected = reference.to_dict()
+            assert expected["network"].pop("kwargs") == {}
+            assert moved == expected, name  # the width is the only difference from Table 1's run
+            assert kwargs == ({"filters": filters, "dense_units": units} if filters else {}), name
+    # the x1 runs are Table 1's (copied in unchanged), at the ConvNet's default width
+    assert runs["noise_avae_w1"].to_dict() == table1["noise_avae"].to_dict()
+    assert runs["se_w1"].to_dict() == table1["se"].to_dict()
+    assert conv.default_filters((28, 28, 3)) == (32, 64)
+    model = train_lib.build_model(runs["se_w1"])
+    assert (model.encoder.filters, model.encoder.dense_units, model.decoder.dense_units) == ((32, 64), 256, 256)
+    narrow, wide = train_lib.build_model(runs["se_w05"]), train_lib.build_model(runs["se_w2"])
+    assert (wide.encoder.filters, wide.decoder.filters, wide.encoder.dense_units) == ((64, 128), (64, 128), 512)
+    assert narrow.encoder.count_params() < model.encoder.count_params() < wide.encoder.count_params()
+    keras.backend.clear_session()
+    # the swept value: the run's dense units, the ConvNet's default (report.sweep_default) where it sets none
+    results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
+    assert {name: results["runs"][name]["sweep_value"] for name in runs} == {
+        "noise_avae_w05": 128, "se_w05": 128, "noise_avae_w1": 256, "se_w1": 256, "noise_avae_w2": 512, "se_w2": 512}
+    config.report.sweep_default = None  # without it, a run that does not set the key is off the sweep
+    results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
+    assert results["runs"]["se_w1"]["sweep_value"] is None and results["runs"]["se_w2"]["sweep_value"] == 512
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():
@@ -505,6 +543,44 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
         recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
         assert at_data["adv/digit/eps=0.1"] == at_delusion["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
         assert at_data["steps"] == 20
+
+
+def test_probe_dependence_repeats_the_suites_figures_with_its_probe_and_scikit_learns_with_the_others(smoke_run):
+    from sklearn.linear_model import LogisticRegression
+
+    workdir, _ = smoke_run
+    run = workdir / "vae"
+    output = workdir.parent / "probes"
+    result = subprocess.run(
+        [sys.executable, "scripts/probe_dependence.py", f"--workdirs={run}", f"--output={output}",
+         "--C=1,0.01", "--standardise=true,false", "--radii=0,0.1", "--limit=64", "--pgd_steps=3",
+         "--probe_train_limit=512"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.with_suffix(".json").read_text())
+    rows = report["rows"]
+    assert [(row["standardise"], row["C"], row["suite_probe"]) for row in rows] == [
+        (True, 1.0, True), (True, 0.01, False), (False, 1.0, False), (False, 0.01, False)]
+    assert "| **1** |" in output.with_suffix(".md").read_text()
+    recorded = json.loads((run / train_lib.EVAL_FILE).read_text())  # the suite's evaluation of the same examples
+    assert (recorded["data/num_test"], recorded["data/num_train"]) == (64, 512)
+    for key in ("adv/digit/eps=0", "adv/digit/eps=0.1", "adv/colour/eps=0", "adv/colour/eps=0.1"):
+        assert rows[0][key] == pytest.approx(recorded[key]), key
+    # clean accuracy of every probe: scikit-learn's own predictions on the same codes
+    model = train_lib.load_model(run)
+    train_images, train_labels = data.load_arrays("color_mnist", "train", limit=512, seed=0)
+    test_images, test_labels = data.load_arrays("color_mnist", "test", limit=64, seed=0)
+    codes, test_codes = (evaluation.encode_features(model, images) for images in (train_images, test_images))
+    mean, std = codes.mean(axis=0, dtype="float64"), codes.std(axis=0, dtype="float64")
+    for row in rows:
+        scale = std if row["standardise"] else 1.0
+        for task in ("digit", "colour"):
+            fitted = LogisticRegression(C=row["C"], max_iter=1000).fit((codes - mean) / scale, train_labels[task])
+            accuracy = 100.0 * (fitted.predict((test_codes - mean) / scale) == test_labels[task]).mean()
+            assert row[f"adv/{task}/eps=0"] == pytest.approx(accuracy, abs=100.0 / 64 + 1e-6), (row["C"], task)
+            assert row[f"adv/{task}/eps=0.1"] <= row[f"adv/{task}/eps=0"]
+    # a stronger penalty shrinks the weights
+    assert rows[1]["weight_norm/digit"] < rows[0]["weight_norm/digit"]
+    assert rows[3]["weight_norm/digit"] < rows[2]["weight_norm/digit"]
 
 
 def test_diagnose_robustness_names_the_point_sets_it_knows():

@@ -9,7 +9,7 @@ itself.
 
 Experiment config (see `experiment_config`):
     experiment      one of EXPERIMENTS: "table1" | "rho_sweep" | "eps_sweep" | "aavae_vs_vae" | "variance_sweep" |
-                    "latent_sweep" (selects nothing in the code path: the run table, `report.sections` and
+                    "latent_sweep" | "width_sweep" (selects nothing in the code path: the run table, `report.sections` and
                     `report.plots` say what happens)
     title           heading of results.md
     budget          num_steps, batch_size, learning_rate, steps_per_epoch, seed: applied to EVERY run
@@ -72,7 +72,8 @@ EVAL_SETTINGS_FILE = "eval_settings.json"
 STEP_TIMES_FILE = "step_times.json"
 PLOTS_DIR = "plots"
 
-EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep", "latent_sweep")
+EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep", "latent_sweep",
+               "width_sweep")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
 
 
@@ -160,6 +161,8 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
         "curve_runs": (),
         "curve_keys": ("adv/digit/eps=0.1",),
         "sweep_key": ml_collections.config_dict.placeholder(str),
+        # the swept value of a run whose training config does not set `sweep_key` (e.g. the network's default)
+        "sweep_default": ml_collections.config_dict.placeholder(float),
         "sweep_label": "",
         "sweep_log": False,
         "sweep_runs": (),  # the runs of the sweep (empty: every run)
@@ -709,7 +712,7 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
             try:
                 sweep_value = _get_path(training, report["sweep_key"])
             except KeyError:
-                sweep_value = None
+                sweep_value = report.get("sweep_default")
         runs[name] = {
             "label": spec.label,
             "role": spec.role,

@@ -97,6 +97,7 @@ def fit_linear_probe(
     *,
     num_classes: int | None = None,
     C: float = 1.0,
+    standardise: bool = True,
     max_iter: int = 1000,
     seed: int = 0,
     probe: LinearProbe | None = None,
@@ -106,6 +107,10 @@ def fit_linear_probe(
     Args:
       num_classes: defaults to ``max(labels_train) + 1``; must exceed every label.
       C: inverse L2 strength of the logistic regression on standardised features (> 0).
+      standardise: divide each feature by its training standard deviation before the fit (the default, which
+        puts the L2 penalty on every feature's scale alike). False only centres them, so the penalty acts on the
+        raw scale and the fit leans on the features that vary most (a diagnostic: how much the robustness
+        figures owe to the probe's weighting of low-variance directions).
       max_iter: L-BFGS iterations (a non-converged fit is used as is, with no warning).
       seed: passed as ``random_state`` (L-BFGS is deterministic; kept for a uniform signature).
       probe: an existing probe of matching shape to overwrite in place (see module doc).
@@ -116,6 +121,8 @@ def fit_linear_probe(
 
     features, labels = check_features_labels(features_train, labels_train, "features_train", "labels_train")
     C = check_positive("C", C)
+    if not isinstance(standardise, (bool, np.bool_)):
+        raise TypeError(f"standardise must be a bool; got {standardise!r}.")
     max_iter = check_positive_int("max_iter", max_iter)
     if num_classes is None:
         num_classes = int(labels.max()) + 1
@@ -134,6 +141,8 @@ def fit_linear_probe(
     feature_mean = features.mean(axis=0, dtype=np.float64)
     feature_scale = features.std(axis=0, dtype=np.float64)
     feature_scale = np.where(feature_scale > 1e-8 * np.maximum(1.0, np.abs(feature_mean)), feature_scale, 1.0)
+    if not standardise:
+        feature_scale = np.ones_like(feature_scale)
     standardised = (features - feature_mean) / feature_scale
 
     kernel = np.zeros((num_features, num_classes))
