@@ -8,7 +8,7 @@ observation noise of its delusions (56.4%) and SE, trained against PGD itself (6
 and 89.6. The latent dimension does not move that ceiling (configs/latent_sweep_color_mnist.py). This sweep moves
 the network's width, which the paper does not give for its ConvNet: the filters of both convolution stages and the
 dense layer of encoder and decoder scale together, x0.5 / x1 / x2 of ours (filters 32, 64 and 256 dense units), i.e.
-dense units 128 / 256 / 512, the swept value. Same two models as the latent sweep (the noise-fed AVAE with rho 0.975,
+dense units 128 / 256 / 512, the swept value; x3 (768) runs only when named in `--config.run_names`. Same two models as the latent sweep (the noise-fed AVAE with rho 0.975,
 delusion "sample", input noise N(0, 0.5); SE with eps' 0.1, 5 steps, rho_SE 0.95), evaluated at radii 0 / 0.1 / 0.2
 (40 PGD steps).
 
@@ -28,7 +28,9 @@ WIDTHS = {
     "w05": (0.5, {"filters": (16, 32), "dense_units": 128}),
     "w1": (1, None),
     "w2": (2, {"filters": (64, 128), "dense_units": 512}),
+    "w3": (3, {"filters": (96, 192), "dense_units": 768}),  # only when named (--config.run_names): ~2x x2's cost
 }
+ONLY_WHEN_NAMED = ("w3",)
 DEFAULT_DENSE_UNITS = 256
 
 
@@ -43,9 +45,11 @@ def get_config(arg=None):
         noise_avae, se = f"noise_avae_{suffix}", f"se_{suffix}"
         reproduce_lib.add_run(config, noise_avae, f"AVAE + input noise N(0, 0.5), width x{multiplier:g}",
                               reproduce_lib.with_observation_noise(avae), overrides=overrides,
+                              default=suffix not in ONLY_WHEN_NAMED,
                               note="encoder input x + N(0, v) noise, the noise of its delusions x~")
         reproduce_lib.add_run(config, se, f"SE (eps'=0.1, 5 steps), width x{multiplier:g}",
                               train_lib.paper_model("se"), overrides=overrides, curve=True, role="control",
+                              default=suffix not in ONLY_WHEN_NAMED,
                               note="adversarial training: the encoder-smoothness ceiling of this setting")
         noise_avaes.append(noise_avae)
         ses.append(se)

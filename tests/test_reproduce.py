@@ -288,11 +288,13 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     from tf_avae.networks import conv
 
     config = load_config("width_sweep_color_mnist")
+    assert not {"noise_avae_w3", "se_w3"} & set(config.run_names)  # x3 runs only when named
+    config.run_names = tuple(config.table_order)
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
     assert sorted(runs) == sorted(main + control)
     table1 = _table1_runs()
-    widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512)}
+    widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512), "w3": ([96, 192], 768)}
     for (suffix, (filters, units)), noise_avae, se in zip(widths.items(), main, control):
         for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
             assert name.endswith(suffix)
@@ -315,7 +317,8 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     # the swept value: the run's dense units, the ConvNet's default (report.sweep_default) where it sets none
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert {name: results["runs"][name]["sweep_value"] for name in runs} == {
-        "noise_avae_w05": 128, "se_w05": 128, "noise_avae_w1": 256, "se_w1": 256, "noise_avae_w2": 512, "se_w2": 512}
+        "noise_avae_w05": 128, "se_w05": 128, "noise_avae_w1": 256, "se_w1": 256, "noise_avae_w2": 512, "se_w2": 512,
+        "noise_avae_w3": 768, "se_w3": 768}
     config.report.sweep_default = None  # without it, a run that does not set the key is off the sweep
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert results["runs"]["se_w1"]["sweep_value"] is None and results["runs"]["se_w2"]["sweep_value"] == 512
