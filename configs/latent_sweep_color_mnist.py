@@ -19,7 +19,7 @@ evaluation on one core of the shared 2-core CPU: ~11 min per noise-fed AVAE, 15-
 `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib, train_lib
+from tf_avae import reproduce_lib
 
 LATENT_DIMS = (16, 32, 64, 128)
 
@@ -28,34 +28,11 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("latent_sweep")
     config.title = "The noise-fed AVAE and SE against the latent dimension, colorMNIST ConvNet"
     reproduce_lib.color_mnist_conv(config)
-    avae = train_lib.paper_model("avae")
-    noise_avaes, ses = [], []
-    for dim in LATENT_DIMS:
-        network = {"network": {"latent_dim": dim}}
-        noise_avae, se = f"noise_avae_d{dim}", f"se_d{dim}"
-        reproduce_lib.add_run(config, noise_avae, f"AVAE + input noise N(0, 0.5), D={dim}",
-                              reproduce_lib.with_observation_noise(avae), overrides=network,
-                              note="encoder input x + N(0, v) noise, the noise of its delusions x~")
-        reproduce_lib.add_run(config, se, f"SE (eps'=0.1, 5 steps), D={dim}",
-                              train_lib.paper_model("se"),
-                              overrides=network, curve=True, role="control",
-                              note="adversarial training: the encoder-smoothness ceiling of this setting")
-        noise_avaes.append(noise_avae)
-        ses.append(se)
-    config.report.update({
-        "sections": ("sweep", "table"),
-        "plots": ("sweep", "robustness"),
-        "tasks": ("digit", "colour"),
-        "time_reference": "",
-        "sweep_key": "network.latent_dim",
-        "sweep_label": "latent dimension D",
-        "sweep_log": True,
-        "sweep_runs": tuple(noise_avaes),
-        "sweep_control_runs": tuple(ses),
-        "sweep_runs_label": "AVAE + input noise",
-        "sweep_control_label": "SE",
-        "curve_runs": tuple(ses),
-        "claims": ("(not a paper claim) whether the ~60% digit ceiling at eps 0.1 shared by the noise-fed AVAE and SE "
-                   "depends on the latent dimension.",),
-    })
+    pairs = [reproduce_lib.add_robust_pair(config, f"d{dim}", f"D={dim}", overrides={"network": {"latent_dim": dim}})
+             for dim in LATENT_DIMS]
+    noise_avaes, ses = zip(*pairs)
+    reproduce_lib.robust_pair_report(
+        config, noise_avaes, ses, sweep_key="network.latent_dim", sweep_label="latent dimension D",
+        claim="(not a paper claim) whether the ~60% digit ceiling at eps 0.1 shared by the noise-fed AVAE and SE "
+              "depends on the latent dimension.")
     return reproduce_lib.apply_argument(config, arg)

@@ -21,7 +21,7 @@ evaluation on one core of the shared 2-core CPU: x2 takes about 3x as long as x1
 at lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib, train_lib
+from tf_avae import reproduce_lib
 
 # width multiplier -> network kwargs (None: the ConvNet's defaults, filters (32, 64) and 256 dense units)
 WIDTHS = {
@@ -38,36 +38,14 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("width_sweep")
     config.title = "The noise-fed AVAE and SE against the ConvNet's width, colorMNIST"
     reproduce_lib.color_mnist_conv(config)
-    avae = train_lib.paper_model("avae")
-    noise_avaes, ses = [], []
-    for suffix, (multiplier, kwargs) in WIDTHS.items():
-        overrides = {"network": {"kwargs": kwargs}} if kwargs else None
-        noise_avae, se = f"noise_avae_{suffix}", f"se_{suffix}"
-        reproduce_lib.add_run(config, noise_avae, f"AVAE + input noise N(0, 0.5), width x{multiplier:g}",
-                              reproduce_lib.with_observation_noise(avae), overrides=overrides,
-                              default=suffix not in ONLY_WHEN_NAMED,
-                              note="encoder input x + N(0, v) noise, the noise of its delusions x~")
-        reproduce_lib.add_run(config, se, f"SE (eps'=0.1, 5 steps), width x{multiplier:g}",
-                              train_lib.paper_model("se"), overrides=overrides, curve=True, role="control",
-                              default=suffix not in ONLY_WHEN_NAMED,
-                              note="adversarial training: the encoder-smoothness ceiling of this setting")
-        noise_avaes.append(noise_avae)
-        ses.append(se)
-    config.report.update({
-        "sections": ("sweep", "table"),
-        "plots": ("sweep", "robustness"),
-        "tasks": ("digit", "colour"),
-        "time_reference": "",
-        "sweep_key": "network.kwargs.dense_units",
-        "sweep_default": DEFAULT_DENSE_UNITS,
-        "sweep_label": "dense units (conv filters scale with them)",
-        "sweep_log": True,
-        "sweep_runs": tuple(noise_avaes),
-        "sweep_control_runs": tuple(ses),
-        "sweep_runs_label": "AVAE + input noise",
-        "sweep_control_label": "SE",
-        "curve_runs": tuple(ses),
-        "claims": ("(not a paper claim) whether the ~60% digit ceiling at eps 0.1 shared by the noise-fed AVAE and SE "
-                   "depends on the ConvNet's width.",),
-    })
+    pairs = [reproduce_lib.add_robust_pair(config, suffix, f"width x{multiplier:g}",
+                                           overrides={"network": {"kwargs": kwargs}} if kwargs else None,
+                                           default=suffix not in ONLY_WHEN_NAMED)
+             for suffix, (multiplier, kwargs) in WIDTHS.items()]
+    noise_avaes, ses = zip(*pairs)
+    reproduce_lib.robust_pair_report(
+        config, noise_avaes, ses, sweep_key="network.kwargs.dense_units",
+        sweep_label="dense units (conv filters scale with them)", sweep_default=DEFAULT_DENSE_UNITS,
+        claim="(not a paper claim) whether the ~60% digit ceiling at eps 0.1 shared by the noise-fed AVAE and SE "
+              "depends on the ConvNet's width.")
     return reproduce_lib.apply_argument(config, arg)

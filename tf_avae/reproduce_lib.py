@@ -208,6 +208,43 @@ def add_run(config, name: str, label: str, model: Mapping[str, Any], *, override
     config.table_order = tuple(config.table_order) + (name,)  # rows of results.md, whatever run_names says
 
 
+def add_robust_pair(config, suffix: str, label: str, *, overrides: Mapping[str, Any] | None = None,
+                    default: bool = True) -> tuple[str, str]:
+    """Adds the two robust encoders whose shared digit ceiling the latent and width sweeps probe: Table 1's
+    noise-fed AVAE (`noise_avae_<suffix>`) and SE (`se_<suffix>`, with its robustness curve), both changed by
+    `overrides`; `label` ends both row labels. Returns the two run names."""
+    noise_avae, se = f"noise_avae_{suffix}", f"se_{suffix}"
+    add_run(config, noise_avae, f"AVAE + input noise N(0, 0.5), {label}",
+            with_observation_noise(train_lib.paper_model("avae")), overrides=overrides, default=default,
+            note="encoder input x + N(0, v) noise, the noise of its delusions x~")
+    add_run(config, se, f"SE (eps'=0.1, 5 steps), {label}", train_lib.paper_model("se"), overrides=overrides,
+            curve=True, role="control", default=default,
+            note="adversarial training: the encoder-smoothness ceiling of this setting")
+    return noise_avae, se
+
+
+def robust_pair_report(config, noise_avaes, ses, *, sweep_key: str, sweep_label: str, claim: str,
+                       **report: Any) -> None:
+    """The report of a sweep of `add_robust_pair` runs: the noise-fed AVAEs as the main series, SE as the control
+    series (with their curves), on a log axis, digit and colour; `report` adds or overrides fields."""
+    config.report.update({
+        "sections": ("sweep", "table"),
+        "plots": ("sweep", "robustness"),
+        "tasks": ("digit", "colour"),
+        "time_reference": "",
+        "sweep_key": sweep_key,
+        "sweep_label": sweep_label,
+        "sweep_log": True,
+        "sweep_runs": tuple(noise_avaes),
+        "sweep_control_runs": tuple(ses),
+        "sweep_runs_label": "AVAE + input noise",
+        "sweep_control_label": "SE",
+        "curve_runs": tuple(ses),
+        "claims": (claim,),
+        **report,
+    })
+
+
 def smoke_experiment(config) -> ml_collections.ConfigDict:
     """Shrinks an experiment to a CI run (every training + evaluation together in a few minutes on 2 cores)."""
     config.budget.update({"num_steps": 20, "batch_size": 32, "steps_per_epoch": 10})
