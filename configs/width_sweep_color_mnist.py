@@ -6,19 +6,19 @@ r"""Does the digit-robustness ceiling move with the ConvNet's width? (colorMNIST
 At eps 0.1 the two robust encoders here stop near 60% digit accuracy: the AVAE whose encoder input gets the
 observation noise of its delusions (56.4%) and SE, trained against PGD itself (60.5%), where the paper reports 88.1
 and 89.6. The latent dimension does not move that ceiling (configs/latent_sweep_color_mnist.py). This sweep moves
-the network's width, which the paper does not give for its ConvNet: the filters of both convolution stages and the
-dense layer of encoder and decoder scale together, x0.5 / x1 / x2 of ours (filters 32, 64 and 256 dense units), i.e.
-dense units 128 / 256 / 512, the swept value; x3 (768) runs only when named in `--config.run_names`. Same two models as the latent sweep (the noise-fed AVAE with rho 0.975,
-delusion "sample", input noise N(0, 0.5); SE with eps' 0.1, 5 steps, rho_SE 0.95), evaluated at radii 0 / 0.1 / 0.2
-(40 PGD steps).
+the network's width (the paper's ConvNet is not given in the text we have): the filters of both convolution stages
+and the dense layer of encoder and decoder scale together, x0.5 / x1 / x2 of ours (filters 32, 64 and 256 dense
+units), i.e. dense units 128 / 256 / 512, the swept value; x3 (768) runs only when named in `--config.run_names`.
+Same two models as the latent sweep (the noise-fed AVAE with rho 0.975, delusion "sample", input noise N(0, 0.5); SE
+with eps' 0.1, 5 steps, rho_SE 0.95), evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps).
 
 The x1 runs are Table 1's `noise_avae` and `se` (configs/reproduce_color_mnist.py): same training configs (the
 network's default width is not spelled out, so finished run directories of that experiment can be copied in as
 `noise_avae_w1` and `se_w1`).
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples (training plus
-evaluation on one core of the shared 2-core CPU: x2 takes about 3x as long as x1); `smoke` (CI); `paper` (100k steps
-at lr 1e-4, whole test set).
+evaluation on one core of the shared 2-core CPU: x2 trained 3.6x (SE) to 5.6x (AVAE, beside two other jobs) as long
+as x1); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
 from tf_avae import reproduce_lib

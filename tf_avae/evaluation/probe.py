@@ -10,7 +10,8 @@ Decisions
   differentiable TensorFlow function that PGD can attack through.
 * **Standardisation** (per-feature mean and standard deviation of the training features) lives in the
   probe as two non-trainable weights, so ``probe(features)`` takes raw features. A feature that is
-  constant on the training set gets scale 1 (it then contributes nothing).
+  constant on the training set gets scale 1 (it then contributes nothing). ``standardise=False`` only
+  centres them (scale 1 everywhere): a diagnostic of how much robustness figures depend on the probe.
 * **Refitting in place.** :func:`fit_linear_probe` can write into an existing probe of the same shape
   (``probe=``): graphs that captured the probe's variables (the compiled PGD of
   :class:`~tf_avae.evaluation.RobustnessCallback`) see the new weights without being retraced.
