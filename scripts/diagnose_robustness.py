@@ -53,8 +53,7 @@ def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",)):
     images = test_images(config.data.name, config.data.get("eval_split") or "test", limit, seed)
     model = train_lib.load_model(workdir)
     common = {"workdir": str(workdir), "model": config.model.name, "dataset": config.data.name,
-              "steps": (json.loads((workdir / train_lib.HISTORY_FILE).read_text()).get("steps")
-                        if (workdir / train_lib.HISTORY_FILE).exists() else None)}
+              "steps": train_lib.trained_steps(workdir)}
     evaluation = workdir / train_lib.EVAL_FILE
     if evaluation.exists():
         recorded = json.loads(evaluation.read_text())

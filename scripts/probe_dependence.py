@@ -12,7 +12,6 @@ probe. A probe change that makes an encoder look robust only counts if it leaves
 construction) where it was.
 """
 
-import functools
 import json
 import pathlib
 import sys
@@ -31,14 +30,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the attacks.")
 flags.mark_flags_as_required(["workdirs", "output"])
 
 
-@functools.lru_cache(maxsize=None)
-def load_split(name, split, limit):
-    """Loaded once per dataset, however many workdirs share it (colours fixed by data seed 0, as in the suite)."""
-    from tf_avae import data
-
-    return data.load_arrays(name, split, limit=limit, seed=0)
-
-
 def parse_bool(name, text):
     value = text.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
@@ -52,23 +43,24 @@ def probe_rows(workdir, probes, radii, pgd_steps, limit, probe_train_limit, seed
     import numpy as np
 
     from tf_avae import train_lib
+    from tf_avae import data
     from tf_avae.evaluation import encode_features, fit_linear_probe, robust_accuracy
+    from tf_avae.evaluation.probe import DEFAULT_C
 
     workdir = pathlib.Path(workdir)
     config = train_lib.load_config(workdir)
     model = train_lib.load_model(workdir)
-    train_images, train_labels = load_split(config.data.name, "train", probe_train_limit)
-    test_images, test_labels = load_split(config.data.name, "test", limit)
+    # data seed 0 fixes the colours, as in the suite
+    train_images, train_labels = data.load_arrays(config.data.name, "train", limit=probe_train_limit, seed=0)
+    test_images, test_labels = data.load_arrays(config.data.name, "test", limit=limit, seed=0)
     features = encode_features(model, train_images, "mean")
     tasks = [task for task in test_labels if task in train_labels]
-    steps = (json.loads((workdir / train_lib.HISTORY_FILE).read_text()).get("steps")
-             if (workdir / train_lib.HISTORY_FILE).exists() else None)
     rows = []
     for standardise, C in probes:
         fitted = {task: fit_linear_probe(features, train_labels[task], C=C, standardise=standardise, seed=seed)
                   for task in tasks}
-        row = {"workdir": str(workdir), "model": config.model.name, "steps": steps, "standardise": standardise,
-               "C": C, "suite_probe": bool(standardise and C == 1.0)}
+        row = {"workdir": str(workdir), "model": config.model.name, "steps": train_lib.trained_steps(workdir),
+               "standardise": standardise, "C": C, "suite_probe": bool(standardise and C == DEFAULT_C)}
         for task, probe in fitted.items():
             kernel = np.asarray(probe.classifier.kernel) / np.asarray(probe.feature_scale)[:, None]
             row[f"weight_norm/{task}"] = float(np.linalg.norm(kernel))
@@ -81,12 +73,15 @@ def probe_rows(workdir, probes, radii, pgd_steps, limit, probe_train_limit, seed
 
 
 def markdown(rows, radii, pgd_steps, limit):
+    from tf_avae.evaluation.probe import DEFAULT_C
+
     tasks = sorted({key.split("/")[1] for row in rows for key in row if key.startswith("adv/")},
                    key=lambda t: (t != "digit", t))
     columns = [(task, r) for task in tasks for r in radii]
     lines = [f"L-inf PGD, {pgd_steps} steps, random start, on the first {limit} test images; adversarial accuracy "
              "(%) of the composed model x -> mu(x) -> probe, per probe (logistic regression, inverse L2 strength C, "
-             "on standardised or only centred features). **bold**: the suite's probe (C = 1, standardised). "
+             f"on standardised or only centred features). **bold**: the suite's probe (C = {DEFAULT_C:g}, "
+             "standardised). "
              "|W|: Frobenius norm of the probe's weights on the raw codes.", "",
              "| run | steps | standardised | C | " + " | ".join(f"{t} {r:g}" for t, r in columns) + " | " +
              " | ".join(f"|W| {t}" for t in tasks) + " |",

@@ -267,19 +267,28 @@ def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
     assert {c["against"] for c in config.report.comparisons} == {"se"}
 
 
+def _table1_pair_moved_in(runs, main, control, key):
+    """{run: its network[key]} over the robust-pair sweep runs, asserting that network[key] is the only difference
+    between each run and its Table-1 twin (`noise_avae` for the main series, `se` for the control series)."""
+    table1, moved = _table1_runs(), {}
+    for noise_avae, se in zip(main, control):
+        for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
+            run, expected = runs[name].to_dict(), reference.to_dict()
+            moved[name] = run["network"].pop(key)
+            expected["network"].pop(key)
+            assert run == expected, name  # network[key] is the only difference from Table 1's run
+    return moved
+
+
 def test_latent_sweep_moves_only_the_latent_dimension_of_table1s_noise_fed_avae_and_se():
     config = load_config("latent_sweep_color_mnist")
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
     assert sorted(runs) == sorted(main + control) and config.report.sweep_key == "network.latent_dim"
-    table1 = _table1_runs()
+    moved = _table1_pair_moved_in(runs, main, control, "latent_dim")
     for dim, noise_avae, se in zip((16, 32, 64, 128), main, control):
-        for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
-            moved = runs[name].to_dict()
-            assert moved["network"].pop("latent_dim") == dim
-            expected = reference.to_dict()
-            del expected["network"]["latent_dim"]
-            assert moved == expected, name  # D is the only difference from Table 1's run
+        assert moved[noise_avae] == moved[se] == dim
+    table1 = _table1_runs()
     assert runs["noise_avae_d64"].to_dict() == table1["noise_avae"].to_dict()  # copied in unchanged
     assert runs["se_d64"].to_dict() == table1["se"].to_dict()
 
@@ -294,16 +303,13 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
     assert sorted(runs) == sorted(main + control)
     table1 = _table1_runs()
+    assert table1["noise_avae"].network.kwargs.to_dict() == table1["se"].network.kwargs.to_dict() == {}
+    moved = _table1_pair_moved_in(runs, main, control, "kwargs")  # the width is the only difference
     widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512), "w3": ([96, 192], 768)}
     for (suffix, (filters, units)), noise_avae, se in zip(widths.items(), main, control):
-        for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
+        for name in (noise_avae, se):
             assert name.endswith(suffix)
-            moved = runs[name].to_dict()
-            kwargs = moved["network"].pop("kwargs")
-            expected = reference.to_dict()
-            assert expected["network"].pop("kwargs") == {}
-            assert moved == expected, name  # the width is the only difference from Table 1's run
-            assert kwargs == ({"filters": filters, "dense_units": units} if filters else {}), name
+            assert moved[name] == ({"filters": filters, "dense_units": units} if filters else {}), name
     # the x1 runs are Table 1's (copied in unchanged), at the ConvNet's default width
     assert runs["noise_avae_w1"].to_dict() == table1["noise_avae"].to_dict()
     assert runs["se_w1"].to_dict() == table1["se"].to_dict()

@@ -214,7 +214,9 @@ def add_robust_pair(config, suffix: str, label: str, *, overrides: Mapping[str, 
     noise-fed AVAE (`noise_avae_<suffix>`) and SE (`se_<suffix>`, with its robustness curve), both changed by
     `overrides`; `label` ends both row labels. Returns the two run names."""
     noise_avae, se = f"noise_avae_{suffix}", f"se_{suffix}"
-    add_run(config, noise_avae, f"AVAE + input noise N(0, 0.5), {label}",
+    variance = (overrides or {}).get("network", {}).get("observation_variance",
+                                                        config.base.network.observation_variance)
+    add_run(config, noise_avae, f"AVAE + input noise N(0, {variance:g}), {label}",
             with_observation_noise(train_lib.paper_model("avae")), overrides=overrides, default=default,
             note="encoder input x + N(0, v) noise, the noise of its delusions x~")
     add_run(config, se, f"SE (eps'=0.1, 5 steps), {label}", train_lib.paper_model("se"), overrides=overrides,

@@ -436,6 +436,12 @@ def write_json(path, payload) -> None:
     write_atomically(path, write)
 
 
+def trained_steps(workdir) -> int | None:
+    """The training steps the workdir's history.json records (None when it has none)."""
+    path = pathlib.Path(workdir) / HISTORY_FILE
+    return json.loads(path.read_text()).get("steps") if path.exists() else None
+
+
 def load_model(workdir) -> keras.Model:
     """The workdir's trained model, rebuilt under the run's mixed-precision policy (if any)."""
     path = pathlib.Path(workdir) / MODEL_FILE

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tf_avae.evaluation.adapter import as_encoder_adapter
 from tf_avae.evaluation.features import encode_features
-from tf_avae.evaluation.probe import fit_linear_probe, probe_accuracy
+from tf_avae.evaluation.probe import DEFAULT_C, fit_linear_probe, probe_accuracy
 from tf_avae.evaluation.robustness import RobustnessEvaluator, check_radii
 from tf_avae.validation import check_image_array, check_positive, check_positive_int
 
@@ -67,7 +67,7 @@ class RobustnessCallback(keras.callbacks.Callback):
         batch_size: int = 256,
         seed: int = 0,
         evaluate_at_start: bool = False,
-        probe_C: float = 1.0,
+        probe_C: float = DEFAULT_C,
     ):
         super().__init__()
         from tf_avae.data.arrays import check_labels

@@ -34,7 +34,10 @@ import tensorflow as tf
 from tf_avae.evaluation.adapter import as_encoder_adapter
 from tf_avae.validation import check_positive, check_positive_int
 
-__all__ = ["LinearProbe", "fit_linear_probe", "probe_accuracy", "make_logits_fn", "check_features_labels"]
+__all__ = ["DEFAULT_C", "LinearProbe", "fit_linear_probe", "probe_accuracy", "make_logits_fn",
+           "check_features_labels"]
+
+DEFAULT_C = 1.0  # the evaluation protocol's probe: inverse L2 strength on standardised features
 
 _ABSENT_CLASS_MARGIN = 30.0
 
@@ -97,7 +100,7 @@ def fit_linear_probe(
     labels_train: Any,
     *,
     num_classes: int | None = None,
-    C: float = 1.0,
+    C: float = DEFAULT_C,
     standardise: bool = True,
     max_iter: int = 1000,
     seed: int = 0,
@@ -140,10 +143,11 @@ def fit_linear_probe(
         )
 
     feature_mean = features.mean(axis=0, dtype=np.float64)
-    feature_scale = features.std(axis=0, dtype=np.float64)
-    feature_scale = np.where(feature_scale > 1e-8 * np.maximum(1.0, np.abs(feature_mean)), feature_scale, 1.0)
-    if not standardise:
-        feature_scale = np.ones_like(feature_scale)
+    if standardise:
+        feature_scale = features.std(axis=0, dtype=np.float64)
+        feature_scale = np.where(feature_scale > 1e-8 * np.maximum(1.0, np.abs(feature_mean)), feature_scale, 1.0)
+    else:
+        feature_scale = np.ones_like(feature_mean)
     standardised = (features - feature_mean) / feature_scale
 
     kernel = np.zeros((num_features, num_classes))

@@ -29,7 +29,7 @@ from tf_avae.evaluation.adapter import as_encoder_adapter, check_feature
 from tf_avae.evaluation.consistency import encode_decode_chain, latent_consistency
 from tf_avae.evaluation.sensitivity import encoder_sensitivity
 from tf_avae.evaluation.features import encode_features
-from tf_avae.evaluation.probe import fit_linear_probe, probe_accuracy
+from tf_avae.evaluation.probe import DEFAULT_C, fit_linear_probe, probe_accuracy
 from tf_avae.evaluation.progress import Progress
 from tf_avae.evaluation.quality import (
     classifier_accuracy,
@@ -109,7 +109,7 @@ def evaluate_model(
     step_size: float | None = None,
     cascade: bool = True,
     jit_compile: bool = False,
-    probe_C: float = 1.0,
+    probe_C: float = DEFAULT_C,
     augmentation: Any = None,
     consistency_steps: int = 5,
     chain_images: int = 8,
