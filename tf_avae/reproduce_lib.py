@@ -789,6 +789,12 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
         "runs": runs,
         "plots": {},
     }
+    return _add_derived(results)
+
+
+def _add_derived(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures computed across runs (time ratios, comparisons, sweep trends), from `runs` and `report`."""
+    runs, report = results["runs"], results["report"]
     results["time_ratios"] = time_ratios(results)
     results["comparisons"] = [{**item, **compare_runs(results, item["run"], item["against"], item.get("radii"))}
                               for item in report.get("comparisons", ()) if item["run"] in runs
@@ -798,10 +804,75 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
     return results
 
 
+# What every results.json merged into one report must share: one experiment, budget and evaluation protocol.
+MERGE_SHARED = ("experiment", "title", "budget", "evaluation", "report", "paper_budget")
+MERGED_FROM = "merged_from"
+
+
+def load_results_file(path) -> dict[str, Any]:
+    """A results.json written by `write_report` (or `merge_results`); a clear ValueError for anything else."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"results file {str(path)!r} does not exist (expected a reproduce results.json).")
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"results file {str(path)!r} is not valid JSON ({error}).") from None
+    missing = [key for key in (*MERGE_SHARED, "runs", "run_order") if not isinstance(results, dict) or key not in results]
+    if missing:
+        raise ValueError(f"results file {str(path)!r} is not a reproduce results.json: it lacks {missing}.")
+    return results
+
+
+def merge_results(parts: list[Mapping[str, Any]], workdir, sources: list[str] | None = None) -> dict[str, Any]:
+    """One report from the results.json of several workdirs of the same experiment (runs trained apart).
+
+    The parts must agree on `MERGE_SHARED` (experiment, budget, evaluation settings, report layout) and hold
+    disjoint runs; runs keep their order, part by part, and their own `workdir`. Time ratios, comparisons and
+    sweep trends are recomputed over the union (time ratios then compare runs that may have trained on other
+    machines or beside other jobs).
+    """
+    sources = [str(s) for s in (sources or [f"part {i}" for i in range(len(parts))])]
+    if len(parts) < 2:
+        raise ValueError(f"merge_results needs at least two results to merge; got {len(parts)}.")
+    if len(sources) != len(parts):
+        raise ValueError(f"sources names {len(sources)} files for {len(parts)} results.")
+    first = parts[0]
+    for source, part in zip(sources[1:], parts[1:]):
+        for key in MERGE_SHARED:
+            if part.get(key) != first.get(key):
+                raise ValueError(f"{source} and {sources[0]} differ in {key!r} ({part.get(key)!r} vs "
+                                 f"{first.get(key)!r}): only reports of one experiment with the same budget, "
+                                 "evaluation settings and report layout can be merged.")
+    runs, paper, owner = {}, {}, {}
+    for source, part in zip(sources, parts):
+        for name, entry in _runs_in_order(part):
+            if name in runs:
+                raise ValueError(f"run {name!r} is in both {owner[name]} and {source}: merge disjoint runs only.")
+            runs[name], owner[name] = entry, source
+        paper.update(part.get("paper") or {})
+    results = {key: first[key] for key in MERGE_SHARED}
+    results.update({
+        "written": datetime.datetime.now().isoformat(timespec="seconds"),
+        "workdir": str(workdir),
+        MERGED_FROM: sources,
+        "paper": paper,
+        "run_order": list(runs),
+        "runs": runs,
+        "plots": {},
+    })
+    return _add_derived(results)
+
+
 def write_report(config, workdir, run_configs, settings, failed=None, log=None, plots=True) -> dict[str, Any]:
     """Rebuilds results.json, the plots (unless `plots=False`) and results.md from the sub-workdirs."""
+    results = collect_results(config, pathlib.Path(workdir), run_configs, settings, failed)
+    return write_results(results, workdir, log=log, plots=plots)
+
+
+def write_results(results: dict[str, Any], workdir, log=None, plots=True) -> dict[str, Any]:
+    """Writes the plots (unless `plots=False`), then results.json and results.md of `results` into `workdir`."""
     workdir = pathlib.Path(workdir)
-    results = collect_results(config, workdir, run_configs, settings, failed)
     for plot in results["report"]["plots"] if plots else ():
         try:
             path = PLOTS[plot](results, workdir / PLOTS_DIR)
@@ -812,7 +883,8 @@ def write_report(config, workdir, run_configs, settings, failed=None, log=None, 
         if path:
             results["plots"][plot] = os.path.relpath(path, workdir)
     train_lib.write_json(workdir / RESULTS_JSON, results)
-    (workdir / RESULTS_MD).write_text(results_markdown(results))
+    markdown = results_markdown(results)
+    train_lib.write_atomically(workdir / RESULTS_MD, lambda tmp: pathlib.Path(tmp).write_text(markdown))
     if log:
         log(f"report: {workdir / RESULTS_JSON}, {workdir / RESULTS_MD}, plots {sorted(results['plots'].values())}")
     return results
@@ -1118,8 +1190,12 @@ def results_markdown(results: Mapping[str, Any]) -> str:
                      f"{_fmt(train.get('seconds'), 0)} | {_fmt(train.get('curve_seconds'), 0)} | "
                      f"{_fmt(train.get('median_step_ms'), 0)} | {_fmt(entry.get('eval_seconds'), 0)} | {entry['seed']} | "
                      f"{budget} | {entry.get('note', '')} |")
-    lines += ["", f"Sub-workdirs: `{results.get('workdir', '')}/<run>/` (config.json, history.json, model.keras, "
-              "eval.json, robustness_curve.json, step_times.json)."]
+    if results.get(MERGED_FROM):
+        lines += ["", f"Merged from {', '.join(f'`{source}`' for source in results[MERGED_FROM])}; each run's "
+                  "sub-workdir is its `workdir` in results.json."]
+    else:
+        lines += ["", f"Sub-workdirs: `{results.get('workdir', '')}/<run>/` (config.json, history.json, model.keras, "
+                  "eval.json, robustness_curve.json, step_times.json)."]
     if results.get("plots"):
         order = [name for name in results["report"]["plots"] if name in results["plots"]]  # JSON sorts keys
         lines += ["", "## Plots", ""] + [f"![{name}]({results['plots'][name]})" for name in order]
