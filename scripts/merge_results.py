@@ -25,29 +25,11 @@ _PLOTS = flags.DEFINE_boolean("plots", True, "Draw the report's plots.")
 flags.mark_flags_as_required(["inputs", "workdir"])
 
 
-def merge(inputs, workdir, plots=True, log=print) -> dict:
-    """Loads, checks and merges `inputs` into `workdir`; ValueError (nothing written) on any problem."""
-    workdir = pathlib.Path(workdir)
-    existing = workdir / reproduce_lib.RESULTS_JSON
-    if existing.exists():
-        try:
-            merged_before = reproduce_lib.MERGED_FROM in reproduce_lib.load_results_file(existing)
-        except ValueError:
-            merged_before = False
-        if not merged_before:
-            raise ValueError(f"--workdir {str(workdir)!r} already holds a results.json that is not a merge (a "
-                             "reproduce.py report, or something else): choose another --workdir.")
-    parts = [reproduce_lib.load_results_file(path) for path in inputs]
-    results = reproduce_lib.merge_results(parts, workdir, sources=[str(path) for path in inputs])
-    workdir.mkdir(parents=True, exist_ok=True)
-    return reproduce_lib.write_results(results, workdir, log=log, plots=plots)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        results = merge(_INPUTS.value, _WORKDIR.value, plots=_PLOTS.value)
+        results = reproduce_lib.merge_files(_INPUTS.value, _WORKDIR.value, plots=_PLOTS.value, log=print)
     except ValueError as error:
         print(f"merge_results: {error}", file=sys.stderr)
         sys.exit(2)

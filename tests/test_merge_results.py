@@ -1,8 +1,6 @@
 """scripts/merge_results.py and reproduce_lib.merge_results: one report from runs trained in different workdirs."""
 
 import copy
-import functools
-import importlib.util
 import json
 import os
 import pathlib
@@ -15,15 +13,6 @@ from tf_avae import reproduce_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DERIVED = ("comparisons", "time_ratios", "sweep_trends", "sweep_control_trends", "sweep_extra_trends")
-
-
-@functools.cache  # once: the script defines absl flags
-def _script():
-    path = ROOT / "scripts" / "merge_results.py"
-    spec = importlib.util.spec_from_file_location("merge_results_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _committed(name):
@@ -64,7 +53,7 @@ def test_merging_two_workdirs_halves_gives_the_report_of_one_workdir_holding_all
     inputs = [_write(tmp_path / "a" / "results.json", _part(full, order[:half])),
               _write(tmp_path / "b" / "results.json", _part(full, order[half:]))]
     out = tmp_path / "merged"
-    results = _script().merge(inputs, out, log=None)
+    results = reproduce_lib.merge_files(inputs, out, log=None)
 
     assert results["run_order"] == order and results["runs"] == full["runs"] and results["paper"] == full["paper"]
     for key in DERIVED:
@@ -79,7 +68,7 @@ def test_merging_two_workdirs_halves_gives_the_report_of_one_workdir_holding_all
     for path in written["plots"].values():
         assert (out / path).stat().st_size > 0
     # merging again into the same (merged) workdir replaces it
-    assert _script().merge(inputs, out, plots=False, log=None)["run_order"] == order
+    assert reproduce_lib.merge_files(inputs, out, plots=False, log=None)["run_order"] == order
 
 
 def test_merge_refuses_parts_of_other_budgets_shared_runs_or_one_part_and_writes_nothing(tmp_path):
@@ -99,7 +88,7 @@ def test_merge_refuses_parts_of_other_budgets_shared_runs_or_one_part_and_writes
     settings["evaluation"] = {**settings["evaluation"], "pgd_steps": 10}
     paths = [_write(tmp_path / "a.json", first), _write(tmp_path / "b.json", settings)]
     with pytest.raises(ValueError, match="differ in 'evaluation'"):
-        _script().merge(paths, out, log=None)
+        reproduce_lib.merge_files(paths, out, log=None)
     assert not out.exists()
 
 
@@ -111,7 +100,7 @@ def test_merge_never_overwrites_a_reproduce_report_and_names_a_bad_input(tmp_pat
     report = _write(workdir / reproduce_lib.RESULTS_JSON, full)  # what reproduce.py wrote there
     before = report.read_bytes()
     with pytest.raises(ValueError, match="not a merge"):
-        _script().merge(inputs, workdir, log=None)
+        reproduce_lib.merge_files(inputs, workdir, log=None)
     assert report.read_bytes() == before and not (workdir / reproduce_lib.RESULTS_MD).exists()
 
     corrupt = tmp_path / "corrupt.json"

@@ -864,6 +864,28 @@ def merge_results(parts: list[Mapping[str, Any]], workdir, sources: list[str] | 
     return _add_derived(results)
 
 
+def merge_files(inputs, workdir, plots=True, log=None) -> dict[str, Any]:
+    """`merge_results` of the results.json files `inputs`, written into `workdir` (scripts/merge_results.py).
+
+    ValueError, with nothing written, when an input is missing or does not fit the others, or when `workdir`
+    already holds a results.json that is not a merge (a reproduce.py report is never overwritten).
+    """
+    workdir = pathlib.Path(workdir)
+    existing = workdir / RESULTS_JSON
+    if existing.exists():
+        try:
+            merged_before = MERGED_FROM in load_results_file(existing)
+        except ValueError:
+            merged_before = False
+        if not merged_before:
+            raise ValueError(f"workdir {str(workdir)!r} already holds a results.json that is not a merge (a "
+                             "reproduce.py report, or something else): choose another workdir.")
+    parts = [load_results_file(path) for path in inputs]
+    results = merge_results(parts, workdir, sources=[str(path) for path in inputs])
+    workdir.mkdir(parents=True, exist_ok=True)
+    return write_results(results, workdir, log=log, plots=plots)
+
+
 def write_report(config, workdir, run_configs, settings, failed=None, log=None, plots=True) -> dict[str, Any]:
     """Rebuilds results.json, the plots (unless `plots=False`) and results.md from the sub-workdirs."""
     results = collect_results(config, pathlib.Path(workdir), run_configs, settings, failed)
