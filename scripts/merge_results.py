@@ -12,7 +12,6 @@ runs. The output workdir gets results.json, results.md and plots/; a results.jso
 Exit status: 0 on success, 2 when an input is missing, unreadable or does not fit the others.
 """
 
-import pathlib
 import sys
 
 from absl import app, flags
@@ -33,12 +32,8 @@ def main(argv):
     except ValueError as error:
         print(f"merge_results: {error}", file=sys.stderr)
         sys.exit(2)
-    workdir = pathlib.Path(_WORKDIR.value)
     print(f"{len(results['runs'])} runs: {', '.join(results['run_order'])}")
-    print(f"{reproduce_lib.RESULTS_JSON}: {workdir / reproduce_lib.RESULTS_JSON}")
-    print(f"{reproduce_lib.RESULTS_MD}:   {workdir / reproduce_lib.RESULTS_MD}")
-    for name, path in results["plots"].items():
-        print(f"plot {name}: {workdir / path}")
+    print(*reproduce_lib.output_lines(results), sep="\n")
 
 
 if __name__ == "__main__":

@@ -41,10 +41,7 @@ def main(argv):
         print("Nothing was trained. Prepare the data, then rerun the same command.", file=sys.stderr)
         sys.exit(2)
     workdir = results["workdir"]
-    print(f"\n{reproduce_lib.RESULTS_JSON}: {workdir}/{reproduce_lib.RESULTS_JSON}")
-    print(f"{reproduce_lib.RESULTS_MD}:   {workdir}/{reproduce_lib.RESULTS_MD}")
-    for name, path in results["plots"].items():
-        print(f"plot {name}: {workdir}/{path}")
+    print("", *reproduce_lib.output_lines(results), sep="\n")
     failed = [name for name, entry in results["runs"].items() if entry["status"] != "done"]
     if failed:
         print(f"runs not done: {failed} (see {workdir}/{reproduce_lib.LOG_FILE})", file=sys.stderr)

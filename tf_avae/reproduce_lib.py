@@ -912,6 +912,13 @@ def write_results(results: dict[str, Any], workdir, log=None, plots=True) -> dic
     return results
 
 
+def output_lines(results: Mapping[str, Any]) -> list[str]:
+    """Where a written report's files are: the lines scripts/reproduce.py and scripts/merge_results.py print."""
+    workdir = results["workdir"]
+    return [f"{RESULTS_JSON}: {workdir}/{RESULTS_JSON}", f"{RESULTS_MD}:   {workdir}/{RESULTS_MD}",
+            *(f"plot {name}: {workdir}/{path}" for name, path in results["plots"].items())]
+
+
 # --------------------------------------------------------------------------- pure report helpers
 def training_seconds(train: Mapping[str, Any] | None) -> float | None:
     """history.json seconds minus the time spent in during-training robustness evaluations (if any)."""
