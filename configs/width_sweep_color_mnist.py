@@ -8,7 +8,8 @@ observation noise of its delusions (56.4%) and SE, trained against PGD itself (6
 and 89.6. The latent dimension does not move that ceiling (configs/latent_sweep_color_mnist.py). This sweep moves
 the network's width (the paper's ConvNet is not given in the text we have): the filters of both convolution stages
 and the dense layer of encoder and decoder scale together, x0.5 / x1 / x2 of ours (filters 32, 64 and 256 dense
-units), i.e. dense units 128 / 256 / 512, the swept value; x3 (768) runs only when named in `--config.run_names`.
+units), i.e. dense units 128 / 256 / 512, the swept value; x3 (768) and x4 (1024) run only when named in
+`--config.run_names`.
 Same two models as the latent sweep (the noise-fed AVAE with rho 0.975, delusion "sample", input noise N(0, 0.5); SE
 with eps' 0.1, 5 steps, rho_SE 0.95), evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps).
 
@@ -29,8 +30,9 @@ WIDTHS = {
     "w1": (1, None),
     "w2": (2, {"filters": (64, 128), "dense_units": 512}),
     "w3": (3, {"filters": (96, 192), "dense_units": 768}),  # only when named (--config.run_names): ~2x x2's cost
+    "w4": (4, {"filters": (128, 256), "dense_units": 1024}),  # only when named: ~1.8x x3's cost
 }
-ONLY_WHEN_NAMED = ("w3",)
+ONLY_WHEN_NAMED = ("w3", "w4")
 DEFAULT_DENSE_UNITS = 256
 
 

@@ -297,7 +297,7 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     from tf_avae.networks import conv
 
     config = load_config("width_sweep_color_mnist")
-    assert not {"noise_avae_w3", "se_w3"} & set(config.run_names)  # x3 runs only when named
+    assert not {"noise_avae_w3", "se_w3", "noise_avae_w4", "se_w4"} & set(config.run_names)  # only when named
     config.run_names = tuple(config.table_order)
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
@@ -305,7 +305,8 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     table1 = _table1_runs()
     assert table1["noise_avae"].network.kwargs.to_dict() == table1["se"].network.kwargs.to_dict() == {}
     moved = _table1_pair_moved_in(runs, main, control, "kwargs")  # the width is the only difference
-    widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512), "w3": ([96, 192], 768)}
+    widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512), "w3": ([96, 192], 768),
+              "w4": ([128, 256], 1024)}
     for (suffix, (filters, units)), noise_avae, se in zip(widths.items(), main, control):
         for name in (noise_avae, se):
             assert name.endswith(suffix)
@@ -324,7 +325,7 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert {name: results["runs"][name]["sweep_value"] for name in runs} == {
         "noise_avae_w05": 128, "se_w05": 128, "noise_avae_w1": 256, "se_w1": 256, "noise_avae_w2": 512, "se_w2": 512,
-        "noise_avae_w3": 768, "se_w3": 768}
+        "noise_avae_w3": 768, "se_w3": 768, "noise_avae_w4": 1024, "se_w4": 1024}
     config.report.sweep_default = None  # without it, a run that does not set the key is off the sweep
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert results["runs"]["se_w1"]["sweep_value"] is None and results["runs"]["se_w2"]["sweep_value"] == 512
