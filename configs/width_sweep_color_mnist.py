@@ -9,7 +9,8 @@ and 89.6. The latent dimension does not move that ceiling (configs/latent_sweep_
 the network's width (the paper's ConvNet is not given in the text we have): the filters of both convolution stages
 and the dense layer of encoder and decoder scale together, x0.5 / x1 / x2 of ours (filters 32, 64 and 256 dense
 units), i.e. dense units 128 / 256 / 512, the swept value; x3 (768) and x4 (1024) run only when named in
-`--config.run_names`.
+`--config.run_names`. The paper's plain AVAE (Table 1's `avae`, no input noise) at each width, `avae_w05` ...
+`avae_w4`, runs only when named too (the report's third, dash-dotted series).
 Same two models as the latent sweep (the noise-fed AVAE with rho 0.975, delusion "sample", input noise N(0, 0.5); SE
 with eps' 0.1, 5 steps, rho_SE 0.95), evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps).
 
@@ -22,7 +23,7 @@ evaluation on one core of the shared 2-core CPU: x2 trained 3.6x (SE) to 5.6x (A
 as x1); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
-from tf_avae import reproduce_lib
+from tf_avae import reproduce_lib, train_lib
 
 # width multiplier -> network kwargs (None: the ConvNet's defaults, filters (32, 64) and 256 dense units)
 WIDTHS = {
@@ -45,9 +46,19 @@ def get_config(arg=None):
                                            default=suffix not in ONLY_WHEN_NAMED)
              for suffix, (multiplier, kwargs) in WIDTHS.items()]
     noise_avaes, ses = zip(*pairs)
+    # the paper's plain AVAE (Table 1's `avae`, no input noise) at each width, only when named: does capacity
+    # alone make it robust?
+    plain = []
+    for suffix, (multiplier, kwargs) in WIDTHS.items():
+        plain.append(f"avae_{suffix}")
+        reproduce_lib.add_run(config, plain[-1], f"AVAE (as the paper writes it), width x{multiplier:g}",
+                              train_lib.paper_model("avae"),
+                              overrides={"network": {"kwargs": kwargs}} if kwargs else None, default=False,
+                              curve=True, note="Table 1's AVAE: no noise on its encoder's input")
     reproduce_lib.robust_pair_report(
         config, noise_avaes, ses, sweep_key="network.kwargs.dense_units",
         sweep_label="dense units (conv filters scale with them)", sweep_default=DEFAULT_DENSE_UNITS,
+        sweep_extra_runs=tuple(plain), sweep_extra_label="AVAE (plain)", curve_runs=ses + tuple(plain),
         claim="(not a paper claim) whether the ~60% digit ceiling at eps 0.1 shared by the noise-fed AVAE and SE "
               "depends on the ConvNet's width.")
     return reproduce_lib.apply_argument(config, arg)

@@ -301,19 +301,32 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     config.run_names = tuple(config.table_order)
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     main, control = tuple(config.report.sweep_runs), tuple(config.report.sweep_control_runs)
-    assert sorted(runs) == sorted(main + control)
+    plain = tuple(config.report.sweep_extra_runs)  # the paper's AVAE, without input noise, only when named
+    assert not set(plain) & set(load_config("width_sweep_color_mnist").run_names)
+    assert sorted(runs) == sorted(main + control + plain)
     table1 = _table1_runs()
     assert table1["noise_avae"].network.kwargs.to_dict() == table1["se"].network.kwargs.to_dict() == {}
     moved = _table1_pair_moved_in(runs, main, control, "kwargs")  # the width is the only difference
+    for name in plain:  # and from Table 1's plain AVAE
+        run, expected = runs[name].to_dict(), table1["avae"].to_dict()
+        moved[name] = run["network"].pop("kwargs")
+        expected["network"].pop("kwargs")
+        assert run == expected, name
     widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512), "w3": ([96, 192], 768),
               "w4": ([128, 256], 1024)}
-    for (suffix, (filters, units)), noise_avae, se in zip(widths.items(), main, control):
-        for name in (noise_avae, se):
+    for (suffix, (filters, units)), noise_avae, se, avae in zip(widths.items(), main, control, plain, strict=True):
+        for name in (noise_avae, se, avae):
             assert name.endswith(suffix)
             assert moved[name] == ({"filters": filters, "dense_units": units} if filters else {}), name
     # the x1 runs are Table 1's (copied in unchanged), at the ConvNet's default width
     assert runs["noise_avae_w1"].to_dict() == table1["noise_avae"].to_dict()
     assert runs["se_w1"].to_dict() == table1["se"].to_dict()
+    assert runs["avae_w1"].to_dict() == table1["avae"].to_dict()
+    for name in plain:  # it trains as the noise-fed AVAE of its width without the input noise (and records its
+        run, noise_fed = runs[name].to_dict(), runs["noise_" + name].to_dict()  # robustness curve, like Table 1's)
+        assert "augmentation" not in run["model"] and noise_fed["model"].pop("augmentation")
+        assert run.pop("eval")["every_steps"] == 500 and noise_fed.pop("eval")["every_steps"] is None
+        assert run == noise_fed
     assert conv.default_filters((28, 28, 3)) == (32, 64)
     model = train_lib.build_model(runs["se_w1"])
     assert (model.encoder.filters, model.encoder.dense_units, model.decoder.dense_units) == ((32, 64), 256, 256)
@@ -325,7 +338,8 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert {name: results["runs"][name]["sweep_value"] for name in runs} == {
         "noise_avae_w05": 128, "se_w05": 128, "noise_avae_w1": 256, "se_w1": 256, "noise_avae_w2": 512, "se_w2": 512,
-        "noise_avae_w3": 768, "se_w3": 768, "noise_avae_w4": 1024, "se_w4": 1024}
+        "noise_avae_w3": 768, "se_w3": 768, "noise_avae_w4": 1024, "se_w4": 1024,
+        "avae_w05": 128, "avae_w1": 256, "avae_w2": 512, "avae_w3": 768, "avae_w4": 1024}
     config.report.sweep_default = None  # without it, a run that does not set the key is off the sweep
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert results["runs"]["se_w1"]["sweep_value"] is None and results["runs"]["se_w2"]["sweep_value"] == 512
