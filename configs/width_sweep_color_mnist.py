@@ -31,7 +31,7 @@ WIDTHS = {
     "w1": (1, None),
     "w2": (2, {"filters": (64, 128), "dense_units": 512}),
     "w3": (3, {"filters": (96, 192), "dense_units": 768}),  # only when named (--config.run_names): ~2x x2's cost
-    "w4": (4, {"filters": (128, 256), "dense_units": 1024}),  # only when named: ~1.8x x3's cost
+    "w4": (4, {"filters": (128, 256), "dense_units": 1024}),  # only when named: ~1.6x x3's step time
 }
 ONLY_WHEN_NAMED = ("w3", "w4")
 DEFAULT_DENSE_UNITS = 256

@@ -322,8 +322,10 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     assert runs["noise_avae_w1"].to_dict() == table1["noise_avae"].to_dict()
     assert runs["se_w1"].to_dict() == table1["se"].to_dict()
     assert runs["avae_w1"].to_dict() == table1["avae"].to_dict()
-    for name in plain:  # it trains as the noise-fed AVAE of its width without the input noise (and records its
-        run, noise_fed = runs[name].to_dict(), runs["noise_" + name].to_dict()  # robustness curve, like Table 1's)
+    # each plain run trains as the noise-fed AVAE of its width without the input noise, and records its
+    # robustness curve (as Table 1's AVAE does)
+    for name in plain:
+        run, noise_fed = runs[name].to_dict(), runs["noise_" + name].to_dict()
         assert "augmentation" not in run["model"] and noise_fed["model"].pop("augmentation")
         assert run.pop("eval")["every_steps"] == 500 and noise_fed.pop("eval")["every_steps"] is None
         assert run == noise_fed
