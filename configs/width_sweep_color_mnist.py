@@ -41,24 +41,24 @@ def get_config(arg=None):
     config = reproduce_lib.experiment_config("width_sweep")
     config.title = "The noise-fed AVAE and SE against the ConvNet's width, colorMNIST"
     reproduce_lib.color_mnist_conv(config)
-    pairs = [reproduce_lib.add_robust_pair(config, suffix, f"width x{multiplier:g}",
-                                           overrides={"network": {"kwargs": kwargs}} if kwargs else None,
+    # width suffix -> (multiplier, the runs' config overrides)
+    widths = {suffix: (multiplier, {"network": {"kwargs": kwargs}} if kwargs else None)
+              for suffix, (multiplier, kwargs) in WIDTHS.items()}
+    pairs = [reproduce_lib.add_robust_pair(config, suffix, f"width x{multiplier:g}", overrides=overrides,
                                            default=suffix not in ONLY_WHEN_NAMED)
-             for suffix, (multiplier, kwargs) in WIDTHS.items()]
+             for suffix, (multiplier, overrides) in widths.items()]
     noise_avaes, ses = zip(*pairs)
     # the paper's plain AVAE (Table 1's `avae`, no input noise) at each width, only when named: does capacity
     # alone make it robust?
-    plain = []
-    for suffix, (multiplier, kwargs) in WIDTHS.items():
-        plain.append(f"avae_{suffix}")
-        reproduce_lib.add_run(config, plain[-1], f"AVAE (as the paper writes it), width x{multiplier:g}",
-                              train_lib.paper_model("avae"),
-                              overrides={"network": {"kwargs": kwargs}} if kwargs else None, default=False,
-                              curve=True, note="Table 1's AVAE: no noise on its encoder's input")
+    plain = tuple(f"avae_{suffix}" for suffix in widths)
+    for name, (multiplier, overrides) in zip(plain, widths.values()):
+        reproduce_lib.add_run(config, name, f"AVAE (as the paper writes it), width x{multiplier:g}",
+                              train_lib.paper_model("avae"), overrides=overrides, default=False, curve=True,
+                              note="Table 1's AVAE: no noise on its encoder's input")
     reproduce_lib.robust_pair_report(
         config, noise_avaes, ses, sweep_key="network.kwargs.dense_units",
         sweep_label="dense units (conv filters scale with them)", sweep_default=DEFAULT_DENSE_UNITS,
-        sweep_extra_runs=tuple(plain), sweep_extra_label="AVAE (plain)", curve_runs=ses + tuple(plain),
+        sweep_extra_runs=plain, sweep_extra_label="AVAE (plain)", curve_runs=ses + plain,
         claim="(not a paper claim) whether the ~60% digit ceiling at eps 0.1 shared by the noise-fed AVAE and SE "
               "depends on the ConvNet's width.")
     return reproduce_lib.apply_argument(config, arg)

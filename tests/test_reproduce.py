@@ -267,13 +267,14 @@ def test_rho_and_eps_sweeps_add_the_noise_fed_avae_only_when_named():
     assert {c["against"] for c in config.report.comparisons} == {"se"}
 
 
-def _table1_pair_moved_in(runs, main, control, key):
+def _table1_pair_moved_in(runs, main, control, key, extra=()):
     """{run: its network[key]} over the robust-pair sweep runs, asserting that network[key] is the only difference
-    between each run and its Table-1 twin (`noise_avae` for the main series, `se` for the control series)."""
+    between each run and its Table-1 twin (`noise_avae` for the main series, `se` for the control series, `avae`
+    for the `extra` series, if any)."""
     table1, moved = _table1_runs(), {}
-    for noise_avae, se in zip(main, control):
-        for name, reference in ((noise_avae, table1["noise_avae"]), (se, table1["se"])):
-            run, expected = runs[name].to_dict(), reference.to_dict()
+    for reference, names in (("noise_avae", main), ("se", control), ("avae", extra)):
+        for name in names:
+            run, expected = runs[name].to_dict(), table1[reference].to_dict()
             moved[name] = run["network"].pop(key)
             expected["network"].pop(key)
             assert run == expected, name  # network[key] is the only difference from Table 1's run
@@ -306,12 +307,7 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     assert sorted(runs) == sorted(main + control + plain)
     table1 = _table1_runs()
     assert table1["noise_avae"].network.kwargs.to_dict() == table1["se"].network.kwargs.to_dict() == {}
-    moved = _table1_pair_moved_in(runs, main, control, "kwargs")  # the width is the only difference
-    for name in plain:  # and from Table 1's plain AVAE
-        run, expected = runs[name].to_dict(), table1["avae"].to_dict()
-        moved[name] = run["network"].pop("kwargs")
-        expected["network"].pop("kwargs")
-        assert run == expected, name
+    moved = _table1_pair_moved_in(runs, main, control, "kwargs", plain)  # the width is the only difference
     widths = {"w05": ([16, 32], 128), "w1": (None, None), "w2": ([64, 128], 512), "w3": ([96, 192], 768),
               "w4": ([128, 256], 1024)}
     for (suffix, (filters, units)), noise_avae, se, avae in zip(widths.items(), main, control, plain, strict=True):
