@@ -537,6 +537,31 @@ def test_a_third_sweep_series_is_listed_after_the_control_of_each_value_with_its
     assert pathlib.Path(path).read_bytes()[:8] == PNG_MAGIC
 
 
+def test_a_run_whose_last_epoch_ended_collapsed_is_flagged_in_the_report(smoke_run, tmp_path):
+    import shutil
+
+    source, _ = smoke_run
+    for name in TABLE1_RUNS:  # every run was watched: one code_spread per epoch
+        assert len(json.loads((source / name / train_lib.HISTORY_FILE).read_text())["history"]["code_spread"]) == 2
+    workdir = tmp_path / "table1"
+    threshold = train_lib.load_config(source / "noise_vae").train.collapse_threshold
+    for name, last in (("noise_vae", threshold / 2), ("avae", threshold * 2)):  # just under / over the threshold
+        shutil.copytree(source / name, workdir / name)
+        path = workdir / name / train_lib.HISTORY_FILE
+        history = json.loads(path.read_text())
+        history["history"]["code_spread"][-1] = last
+        path.write_text(json.dumps(history))
+    result = _reproduce(workdir, "--config.run_names=noise_vae,avae")  # a report pass: both are done
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads((workdir / reproduce_lib.RESULTS_JSON).read_text())["runs"]
+    note = f"**collapsed**: code spread {threshold / 2:.1g} < {threshold:g} per dimension at the last epoch; "
+    assert runs["noise_vae"]["note"] == note + load_config("reproduce_color_mnist").runs["noise_vae"].note
+    assert "collapsed" not in runs["avae"]["note"]
+    row = next(line for line in (workdir / reproduce_lib.RESULTS_MD).read_text().splitlines()
+               if line.startswith("| noise_vae | "))
+    assert note in row
+
+
 def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_beside_their_eval(smoke_run):
     workdir, _ = smoke_run
     runs = [workdir / "vae", workdir / "avae"]

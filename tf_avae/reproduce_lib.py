@@ -134,7 +134,10 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
     config.base = ml_collections.ConfigDict({
         "data": base.data.to_dict(),
         "network": base.network.to_dict(),
-        "train": {"verbose": 2, "eval_batches": 20, "jit_compile": False, "steps_per_execution": 1},
+        "train": {"verbose": 2, "eval_batches": 20, "jit_compile": False, "steps_per_execution": 1,
+                  # the posterior-collapse watch of every run (train_lib.base_config)
+                  "collapse_threshold": base.train.collapse_threshold,
+                  "collapse_patience": ml_collections.config_dict.placeholder(int)},
     })
     config.curve = ml_collections.ConfigDict(
         {"every_steps": 500, "radii": (0.1,), "pgd_steps": 10, "probe_examples": 2000, "test_examples": 500})
@@ -566,6 +569,15 @@ def _step_timer(directory, every_steps):
     return StepTimer()
 
 
+def _collapse_note(history, training) -> str:
+    """'**collapsed** ...; ' when the run's last epoch ended below its collapse threshold (train_lib's watch)."""
+    spreads = ((history or {}).get("history") or {}).get("code_spread") or []
+    threshold = training.train.get("collapse_threshold")
+    if not spreads or threshold is None or spreads[-1] >= threshold:
+        return ""
+    return f"**collapsed**: code spread {spreads[-1]:.1g} < {threshold:g} per dimension at the last epoch; "
+
+
 def step_times_summary(directory) -> dict[str, Any] | None:
     recorded = _read_json(pathlib.Path(directory) / STEP_TIMES_FILE)
     if not recorded or not recorded.get("segments"):
@@ -755,7 +767,7 @@ def collect_results(config, workdir, run_configs, settings, failed=None) -> dict
         runs[name] = {
             "label": spec.label,
             "role": spec.role,
-            "note": spec.get("note", ""),
+            "note": _collapse_note(history, training) + spec.get("note", ""),
             "paper": spec.paper or None,
             "model": _to_dict(training.model),
             "network": _to_dict(training.network),

@@ -42,6 +42,7 @@ from absl import logging
 from ml_collections import config_dict
 
 from tf_avae import augment, checkpointing, data, models
+from tf_avae.evaluation.callback import COLLAPSE_THRESHOLD
 from tf_avae.networks import build_networks
 from tf_avae.validation import check_choice, check_positive, check_positive_int
 
@@ -59,6 +60,15 @@ MIXED_PRECISION_POLICIES = (None, "mixed_float16", "mixed_bfloat16")
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; nothing in the workdir was overwritten."""
+
+
+class TrainingCollapsedError(RuntimeError):
+    """The encoder's code stopped depending on its input for `train.collapse_patience` epochs; training stopped
+    (checkpoints up to there are kept, model.keras is not written)."""
+
+
+# the CollapseMonitor's held-out images (from the eval split)
+COLLAPSE_EXAMPLES = 256
 
 
 # --------------------------------------------------------------------------- configs
@@ -122,6 +132,12 @@ def base_config() -> ml_collections.ConfigDict:
             "keep_checkpoints": 3,
             # None (float32), "mixed_float16" (loss scaling) or "mixed_bfloat16"
             "mixed_precision": config_dict.placeholder(str),
+            # Posterior-collapse watch (tf_avae.evaluation.CollapseMonitor): each epoch logs `code_spread`, the
+            # per-dimension spread of mu(x) over COLLAPSE_EXAMPLES test images, and warns below this threshold
+            # (None: off); after `collapse_patience` collapsed epochs in a row training stops with
+            # TrainingCollapsedError (None: it only warns).
+            "collapse_threshold": COLLAPSE_THRESHOLD,
+            "collapse_patience": config_dict.placeholder(int),
         }
     )
     # Robustness measured during training (tf_avae.evaluation.RobustnessCallback); off unless every_steps is set.
@@ -203,10 +219,15 @@ def _differences(old, new, prefix=""):
     return found
 
 
+# settings that watch a run without changing what it computes: a workdir may be resumed with others (or without
+# them, as runs from before they existed were)
+WATCH_ONLY_KEYS = ("train.collapse_threshold:", "train.collapse_patience:")
+
+
 def check_workdir_config(workdir, config) -> None:
-    """A workdir belongs to one config: rerunning the same one is fine, another one is refused. The one change
-    accepted is a larger `train.num_steps`: training continues from the last checkpoint with the same constant
-    learning rate, so 5k steps and then 10k more are one 15k-step run."""
+    """A workdir belongs to one config: rerunning the same one is fine, another one is refused. The changes
+    accepted are a larger `train.num_steps` (training continues from the last checkpoint with the same constant
+    learning rate, so 5k steps and then 10k more are one 15k-step run) and the WATCH_ONLY_KEYS."""
     path = pathlib.Path(workdir) / CONFIG_FILE
     if not path.exists():
         return
@@ -215,7 +236,7 @@ def check_workdir_config(workdir, config) -> None:
     new_steps = new.get("train", {}).get("num_steps")
     if isinstance(old_steps, int) and isinstance(new_steps, int) and new_steps >= old_steps:
         old = {**old, "train": {**old["train"], "num_steps": new_steps}}
-    differences = _differences(old, new)
+    differences = [d for d in _differences(old, new) if not d.startswith(WATCH_ONLY_KEYS)]
     if differences:
         raise ValueError(
             f"workdir {str(workdir)!r} already holds a run with a different config ({'; '.join(differences)}). "
@@ -384,6 +405,10 @@ def _check_train_config(config):
         check_positive_int("train.checkpoint_every_steps", train.checkpoint_every_steps)
     check_positive_int("train.keep_checkpoints", train.get("keep_checkpoints", 3))
     check_choice("train.mixed_precision", train.get("mixed_precision"), MIXED_PRECISION_POLICIES)
+    if train.get("collapse_threshold") is not None:
+        check_positive("train.collapse_threshold", train.collapse_threshold)
+    if train.get("collapse_patience") is not None:
+        check_positive_int("train.collapse_patience", train.collapse_patience)
     for key in ("limit", "eval_limit"):
         if config.data[key] is not None:
             check_positive_int(f"data.{key}", config.data[key])
@@ -611,6 +636,8 @@ def train(config: ml_collections.ConfigDict, workdir, extra_callbacks=(), resume
 
     Raises:
       TrainingDivergedError: the loss became NaN/Inf (no model and no checkpoint is written from it).
+      TrainingCollapsedError: the encoder collapsed for `train.collapse_patience` epochs (model.keras is not
+        written; the checkpoints are kept).
     """
     _check_train_config(config)
     strategy = make_strategy(config.train.strategy)  # first: a multi-worker strategy must precede any op
@@ -663,6 +690,18 @@ def _robustness_callbacks(config, model, write_dir):
     return [robustness, _CurveWriter(robustness, write_dir / CURVE_FILE)]
 
 
+def _collapse_monitor(config):
+    """The posterior-collapse watch (config.train.collapse_threshold), or None."""
+    threshold = config.train.get("collapse_threshold")
+    if threshold is None:
+        return None
+    from tf_avae.evaluation import CollapseMonitor
+
+    images, _ = data.load_arrays(config.data.name, config.data.eval_split or config.data.train_split,
+                                 limit=COLLAPSE_EXAMPLES, seed=config.seed)
+    return CollapseMonitor(images, threshold=threshold, patience=config.train.get("collapse_patience"))
+
+
 def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) -> keras.Model:
     keras.utils.set_random_seed(config.seed)
     model = _build_compiled_model(config, strategy)
@@ -685,6 +724,7 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
     total_steps = epochs * steps_per_epoch
     history = dict(restored.meta.get("history", {})) if restored is not None else {}
     guard = StopOnNonFiniteLoss()
+    collapse = _collapse_monitor(config)
     checkpointer = CheckpointCallback(
         manager, config.train.get("checkpoint_every_steps") or steps_per_epoch, steps_per_epoch, total_steps,
         guard, history,
@@ -693,6 +733,7 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
     )
     callbacks = [
         guard,
+        *([collapse] if collapse is not None else []),  # before TensorBoard: its `code_spread` is in the epoch logs
         keras.callbacks.TensorBoard(log_dir=str(write_dir / TENSORBOARD_DIR), update_freq="epoch"),
         *_robustness_callbacks(config, model, write_dir),
         *extra_callbacks,
@@ -718,8 +759,14 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
             train_ds, initial_epoch=first_epoch, epochs=end_epoch, steps_per_epoch=steps,
             validation_data=eval_ds, callbacks=callbacks, verbose=verbose, shuffle=False,
         )
-        if guard.failed_at_step is not None:
+        if guard.failed_at_step is not None or (collapse is not None and collapse.stopped_at_epoch is not None):
             break
+    if collapse is not None and collapse.stopped_at_epoch is not None:
+        raise TrainingCollapsedError(
+            f"The encoder's code stopped depending on its input (code_spread below {collapse.threshold:g} for "
+            f"{collapse.collapsed_epochs} epochs in a row, train.collapse_patience={collapse.patience}); training "
+            f"stopped at step {int(model.optimizer.iterations.numpy())} and {workdir / MODEL_FILE} was not written "
+            f"(checkpoints are kept). Try a lower train.learning_rate (now {config.train.learning_rate}).")
     if guard.failed_at_step is not None:
         raise TrainingDivergedError(
             f"The training loss became NaN/Inf at step {guard.failed_at_step}; training stopped and nothing was "

@@ -5,7 +5,7 @@ the whole suite (:func:`evaluate_model`). Every metric function returns a plain 
 """
 
 from tf_avae.evaluation.adapter import FEATURES, EncoderAdapter, as_encoder_adapter
-from tf_avae.evaluation.callback import RobustnessCallback
+from tf_avae.evaluation.callback import CollapseMonitor, RobustnessCallback
 from tf_avae.evaluation.consistency import encode_decode_chain, latent_consistency
 from tf_avae.evaluation.features import encode_features, map_batches
 from tf_avae.evaluation.plots import plot_chain, plot_robustness, plot_similarity_histogram, plot_training_curves
@@ -29,6 +29,7 @@ from tf_avae.evaluation.suite import PLOT_FILES, evaluate_model
 __all__ = [
     "FEATURES",
     "PLOT_FILES",
+    "CollapseMonitor",
     "EncoderAdapter",
     "LinearProbe",
     "Progress",

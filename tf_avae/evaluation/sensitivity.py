@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tf_avae import adversarial, rng
 from tf_avae.evaluation.adapter import as_encoder_adapter
+from tf_avae.evaluation.features import encode_features
 from tf_avae.validation import check_choice, check_image_array, check_positive, check_positive_int
 
 
@@ -84,17 +85,20 @@ def encoder_sensitivity(model: Any, images: Any, *, iterations: int = 20, random
 POINTS = ("data", "delusion", "noisy")
 
 
-def code_spread(model: Any, images: Any, *, batch_size: int = 256) -> float:
-    """Root-mean-square distance of the codes mu(x) of `images` to their mean: the unit of the displacements."""
-    adapter = as_encoder_adapter(model)
-    images = check_image_array("images", images)
-    (codes,) = _seeded_batches(lambda x, _: (adapter.mean(x),), images, batch_size, 0)
-    return _rms_spread(codes)
+def code_spread(model: Any, images: Any, *, batch_size: int = 256, per_dimension: bool = False) -> float:
+    """Root-mean-square distance of the codes mu(x) of `images` to their mean: the unit of the displacements.
+
+    With ``per_dimension=True`` the same divided by sqrt(number of code dimensions), i.e. the root of the mean
+    per-dimension variance of the codes over the images (comparable across latent sizes; the prior N(0, I) has 1).
+    """
+    codes = encode_features(as_encoder_adapter(model), images, "mean", batch_size)
+    return _rms_spread(codes, per_dimension)
 
 
-def _rms_spread(codes: np.ndarray) -> float:
+def _rms_spread(codes: np.ndarray, per_dimension: bool = False) -> float:
     codes = codes.reshape(codes.shape[0], -1)
-    return float(np.sqrt(np.mean(np.sum((codes - codes.mean(axis=0)) ** 2, axis=1))))
+    squared = np.sum((codes - codes.mean(axis=0)) ** 2, axis=1)
+    return float(np.sqrt(np.mean(squared / codes.shape[1] if per_dimension else squared)))
 
 
 def displacement_points(model: Any, images: Any, points: str = "data", *, seed: int = 0,
