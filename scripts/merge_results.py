@@ -4,9 +4,10 @@ r"""Merges the results.json of several workdirs of one experiment into one repor
         --workdir runs/width_sweep_merged
 
 For runs of one experiment trained apart (other workdirs, machines or sittings), or a committed report
-(`results/*.json`) plus runs trained later: the inputs must share the experiment, budget, evaluation settings
-and report layout, and hold different runs. Time ratios, comparisons and sweep trends are recomputed over all
-runs. The output workdir gets results.json, results.md and plots/; a results.json there that
+(`results/*.json`) plus runs trained later: the inputs must share the experiment, budget and evaluation
+settings, and hold different runs. The report layout is the newest input's (a config that gained runs since the
+older inputs were written lays them out too), as long as it places every run the older layouts placed. Time
+ratios, comparisons and sweep trends are recomputed over all runs. The output workdir gets results.json, results.md and plots/; a results.json there that
 `scripts/reproduce.py` wrote (not a merge) is never overwritten.
 
 Exit status: 0 on success, 2 when an input is missing, unreadable or does not fit the others.

@@ -37,6 +37,12 @@ def _write(path, payload):
     return path
 
 
+def _sweep_rows(markdown):
+    """The rows of results.md's sweep table."""
+    section = markdown.split("## Sweep", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| dense units")]
+
+
 def _body(markdown):
     """results.md without the lines that name where and when it was written."""
     return [line for line in markdown.splitlines()
@@ -119,3 +125,29 @@ def test_merge_never_overwrites_a_reproduce_report_and_names_a_bad_input(tmp_pat
     assert process.returncode == 2, process.stderr[-2000:]
     assert f"results file '{missing}' does not exist" in process.stderr
     assert not out.exists()
+
+
+def test_parts_whose_layouts_differ_by_declared_runs_merge_under_the_newest_layout(tmp_path):
+    # committed: SE and the noise-fed AVAE at lr 3e-4 (written before the config gained x4 and the plain-AVAE
+    # series), and the plain AVAE x3 at lr 3e-4 (written after, with that layout)
+    older, newer = _committed("width_sweep_conv_5k_lr3e4"), _committed("width_sweep_conv_5k_lr3e4_plain")
+    assert older["report"] != newer["report"] and older["written"] < newer["written"]
+    for parts in ([older, newer], [newer, older]):  # the newest layout whatever the order
+        results = reproduce_lib.merge_results(parts, tmp_path / "merged")
+        assert results["report"] == newer["report"]
+        assert sorted(results["runs"]) == sorted([*older["runs"], *newer["runs"]])
+        assert results["sweep_extra_trends"] == {}  # one plain-AVAE point: no trend line yet
+    # the sweep table: the older report's rows, with the plain AVAE x3 as the third series after SE x3
+    merged_rows, older_rows = _sweep_rows(reproduce_lib.results_markdown(results)), _sweep_rows(
+        reproduce_lib.results_markdown(older))
+    plain = _sweep_rows(reproduce_lib.results_markdown(newer))
+    assert len(plain) == 1 and plain[0].startswith("| AVAE (as the paper writes it), width x3 | 93.0 | 3.3 |")
+    se_x3 = next(i for i, row in enumerate(older_rows) if row.startswith("| SE (eps'=0.1, 5 steps), width x3 |"))
+    assert merged_rows == older_rows[:se_x3 + 1] + plain + older_rows[se_x3 + 1:]
+
+    # a newest layout that does not place a run the older one placed is refused, by name
+    shrunk = copy.deepcopy(newer)
+    shrunk["report"]["curve_runs"] = [n for n in shrunk["report"]["curve_runs"] if n != "se_w3"]
+    shrunk["report"]["sweep_control_runs"] = [n for n in shrunk["report"]["sweep_control_runs"] if n != "se_w3"]
+    with pytest.raises(ValueError, match=r"does not place run\(s\) \['se_w3'\]"):
+        reproduce_lib.merge_results([older, shrunk], tmp_path / "merged")

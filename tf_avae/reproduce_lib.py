@@ -817,8 +817,14 @@ def _add_derived(results: dict[str, Any]) -> dict[str, Any]:
 
 
 # What every results.json merged into one report must share: one experiment, budget and evaluation protocol.
-MERGE_SHARED = ("experiment", "title", "budget", "evaluation", "report", "paper_budget")
+# Their report layouts may differ (a config that gained runs between them); the newest one is used.
+MERGE_SHARED = ("experiment", "title", "budget", "evaluation", "paper_budget")
 MERGED_FROM = "merged_from"
+
+
+def _placed_runs(report: Mapping[str, Any]) -> set[str]:
+    """The runs a report layout names in its run lists (sweep series, curves, ...)."""
+    return {name for key, value in report.items() if key.endswith("_runs") for name in value or ()}
 
 
 def load_results_file(path) -> dict[str, Any]:
@@ -830,7 +836,7 @@ def load_results_file(path) -> dict[str, Any]:
         results = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"results file {str(path)!r} is not valid JSON ({error}).") from None
-    missing = [key for key in (*MERGE_SHARED, "runs", "run_order") if not isinstance(results, dict) or key not in results]
+    missing = [key for key in (*MERGE_SHARED, "report", "runs", "run_order") if not isinstance(results, dict) or key not in results]
     if missing:
         raise ValueError(f"results file {str(path)!r} is not a reproduce results.json: it lacks {missing}.")
     return results
@@ -839,10 +845,11 @@ def load_results_file(path) -> dict[str, Any]:
 def merge_results(parts: list[Mapping[str, Any]], workdir, sources: list[str] | None = None) -> dict[str, Any]:
     """One report from the results.json of several workdirs of the same experiment (runs trained apart).
 
-    The parts must agree on `MERGE_SHARED` (experiment, budget, evaluation settings, report layout) and hold
-    disjoint runs; runs keep their order, part by part, and their own `workdir`. Time ratios, comparisons and
-    sweep trends are recomputed over the union (time ratios then compare runs that may have trained on other
-    machines or beside other jobs).
+    The parts must agree on `MERGE_SHARED` (experiment, budget, evaluation settings) and hold disjoint runs;
+    runs keep their order, part by part, and their own `workdir`. The report layout is the newest part's (by
+    `written`), as a report pass of reproduce.py lays out old runs with the current config; it must place every
+    run that its own part's layout placed. Time ratios, comparisons and sweep trends are recomputed over the
+    union (time ratios then compare runs that may have trained on other machines or beside other jobs).
     """
     sources = [str(s) for s in (sources or [f"part {i}" for i in range(len(parts))])]
     if len(parts) < 2:
@@ -854,8 +861,16 @@ def merge_results(parts: list[Mapping[str, Any]], workdir, sources: list[str] | 
         for key in MERGE_SHARED:
             if part.get(key) != first.get(key):
                 raise ValueError(f"{source} and {sources[0]} differ in {key!r} ({part.get(key)!r} vs "
-                                 f"{first.get(key)!r}): only reports of one experiment with the same budget, "
-                                 "evaluation settings and report layout can be merged.")
+                                 f"{first.get(key)!r}): only reports of one experiment with the same budget and "
+                                 "evaluation settings can be merged.")
+    newest = max(range(len(parts)), key=lambda i: str(parts[i].get("written", "")))
+    layout = parts[newest]["report"]
+    for source, part in zip(sources, parts):
+        unplaced = sorted((_placed_runs(part["report"]) & set(part["runs"])) - _placed_runs(layout))
+        if unplaced:
+            raise ValueError(f"the newest report layout ({sources[newest]}) does not place run(s) {unplaced} of "
+                             f"{source}, which its own layout does: merge after a report pass of the current config "
+                             "over that part.")
     runs, paper, owner = {}, {}, {}
     for source, part in zip(sources, parts):
         for name, entry in _runs_in_order(part):
@@ -865,6 +880,7 @@ def merge_results(parts: list[Mapping[str, Any]], workdir, sources: list[str] | 
         paper.update(part.get("paper") or {})
     results = {key: first[key] for key in MERGE_SHARED}
     results.update({
+        "report": layout,
         "written": datetime.datetime.now().isoformat(timespec="seconds"),
         "workdir": str(workdir),
         MERGED_FROM: sources,
