@@ -167,6 +167,32 @@ def test_avae_ss_config_post_trains_a_vae_workdir_without_reading_data(smoke_vae
     assert isinstance(train_lib.load_model(tmp_path), models.AVAESS)
 
 
+def test_avae_ss_resumes_after_its_vae_moved_and_refuses_another_vae(smoke_vae_workdir, tmp_path):
+    import shutil
+
+    shutil.copytree(smoke_vae_workdir, tmp_path / "a" / "vae")
+    config = load_config(ROOT / "configs" / "avae_ss_color_mnist.py", "smoke")
+    config.model.vae_workdir = str(tmp_path / "a" / "vae")
+    train_lib.train(config, tmp_path / "a" / "avae_ss")
+    history = json.loads((tmp_path / "a" / "avae_ss" / train_lib.HISTORY_FILE).read_text())
+    vae = train_lib.load_model(tmp_path / "a" / "vae")
+    assert history[train_lib.SOURCE_VAE_KEY] == train_lib.weights_fingerprint(vae)
+
+    shutil.move(tmp_path / "a", tmp_path / "b")  # the experiment directory moved
+    config.model.vae_workdir = str(tmp_path / "b" / "vae")
+    model = train_lib.train(config, tmp_path / "b" / "avae_ss", resume=True)
+    assert int(model.optimizer.iterations.numpy()) == config.train.num_steps  # resumed at its end, not retrained
+
+    other = load_config(ROOT / "configs" / "vae_color_mnist.py", "smoke")
+    other.seed = 1  # another VAE
+    train_lib.train(other, tmp_path / "other_vae")
+    config.model.vae_workdir = str(tmp_path / "other_vae")
+    before = (tmp_path / "b" / "avae_ss" / train_lib.MODEL_FILE).read_bytes()
+    with pytest.raises(ValueError, match="model.vae_workdir"):
+        train_lib.train(config, tmp_path / "b" / "avae_ss", resume=True)
+    assert (tmp_path / "b" / "avae_ss" / train_lib.MODEL_FILE).read_bytes() == before
+
+
 def test_robustness_curve_is_recorded_during_training_when_asked(tmp_path):
     config = load_config(ROOT / "configs" / "vae_color_mnist.py", "smoke")
     config.eval.every_steps = 10

@@ -219,15 +219,37 @@ def _differences(old, new, prefix=""):
     return found
 
 
+# history.json of an AVAE-SS run: the weights_sha256 of the VAE it post-trained
+SOURCE_VAE_KEY = "vae_weights_sha256"
 # settings that watch a run without changing what it computes: a workdir may be resumed with others (or without
 # them, as runs from before they existed were)
 WATCH_ONLY_KEYS = ("train.collapse_threshold:", "train.collapse_patience:")
 
 
+def _vae_fingerprint(vae_workdir) -> str | None:
+    """weights_sha256 of the finished run in `vae_workdir` (its history.json), or None."""
+    path = pathlib.Path(vae_workdir) / HISTORY_FILE
+    try:
+        return json.loads(path.read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _same_source_vae(workdir, vae_workdir) -> bool:
+    """An AVAE-SS workdir's run was post-trained from the VAE now in `vae_workdir` (same weights fingerprint)."""
+    path = pathlib.Path(workdir) / HISTORY_FILE
+    try:
+        recorded = json.loads(path.read_text()).get(SOURCE_VAE_KEY)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return recorded is not None and recorded == _vae_fingerprint(vae_workdir)
+
+
 def check_workdir_config(workdir, config) -> None:
     """A workdir belongs to one config: rerunning the same one is fine, another one is refused. The changes
     accepted are a larger `train.num_steps` (training continues from the last checkpoint with the same constant
-    learning rate, so 5k steps and then 10k more are one 15k-step run) and the WATCH_ONLY_KEYS."""
+    learning rate, so 5k steps and then 10k more are one 15k-step run), the WATCH_ONLY_KEYS, and for AVAE-SS another
+    `model.vae_workdir` that holds the very VAE it was post-trained from (a moved experiment directory)."""
     path = pathlib.Path(workdir) / CONFIG_FILE
     if not path.exists():
         return
@@ -237,6 +259,9 @@ def check_workdir_config(workdir, config) -> None:
     if isinstance(old_steps, int) and isinstance(new_steps, int) and new_steps >= old_steps:
         old = {**old, "train": {**old["train"], "num_steps": new_steps}}
     differences = [d for d in _differences(old, new) if not d.startswith(WATCH_ONLY_KEYS)]
+    if differences and all(d.startswith("model.vae_workdir:") for d in differences) and _same_source_vae(
+            workdir, new["model"]["vae_workdir"]):
+        return  # the VAE it post-trained was moved (e.g. with its experiment directory), not changed
     if differences:
         raise ValueError(
             f"workdir {str(workdir)!r} already holds a run with a different config ({'; '.join(differences)}). "
@@ -778,6 +803,7 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
         "history": history, "seconds": checkpointer.seconds(), "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from_step": start_step if restored is not None else None,
         "skipped_checkpoints": manager.skipped, "weights_sha256": weights_fingerprint(model),
+        **({SOURCE_VAE_KEY: _vae_fingerprint(config.model.vae_workdir)} if config.model.name == "avae_ss" else {}),
     })
     return model
 
