@@ -226,23 +226,18 @@ SOURCE_VAE_KEY = "vae_weights_sha256"
 WATCH_ONLY_KEYS = ("train.collapse_threshold:", "train.collapse_patience:")
 
 
-def _vae_fingerprint(vae_workdir) -> str | None:
-    """weights_sha256 of the finished run in `vae_workdir` (its history.json), or None."""
-    path = pathlib.Path(vae_workdir) / HISTORY_FILE
+def _history_value(workdir, key):
+    """`key` of the history.json of a finished run in `workdir`, or None (no run, unreadable, no such key)."""
     try:
-        return json.loads(path.read_text()).get("weights_sha256")
+        return json.loads((pathlib.Path(workdir) / HISTORY_FILE).read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
 
 
 def _same_source_vae(workdir, vae_workdir) -> bool:
     """An AVAE-SS workdir's run was post-trained from the VAE now in `vae_workdir` (same weights fingerprint)."""
-    path = pathlib.Path(workdir) / HISTORY_FILE
-    try:
-        recorded = json.loads(path.read_text()).get(SOURCE_VAE_KEY)
-    except (OSError, ValueError, AttributeError):
-        return False
-    return recorded is not None and recorded == _vae_fingerprint(vae_workdir)
+    recorded = _history_value(workdir, SOURCE_VAE_KEY)
+    return recorded is not None and recorded == _history_value(vae_workdir, "weights_sha256")
 
 
 def check_workdir_config(workdir, config) -> None:
@@ -803,7 +798,8 @@ def _train(config, workdir, write_dir, strategy, role, extra_callbacks, resume) 
         "history": history, "seconds": checkpointer.seconds(), "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from_step": start_step if restored is not None else None,
         "skipped_checkpoints": manager.skipped, "weights_sha256": weights_fingerprint(model),
-        **({SOURCE_VAE_KEY: _vae_fingerprint(config.model.vae_workdir)} if config.model.name == "avae_ss" else {}),
+        **({SOURCE_VAE_KEY: _history_value(config.model.vae_workdir, "weights_sha256")}
+           if config.model.name == "avae_ss" else {}),
     })
     return model
 

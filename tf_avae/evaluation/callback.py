@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from tf_avae.evaluation.adapter import as_encoder_adapter
 from tf_avae.evaluation.features import encode_features
@@ -218,11 +219,9 @@ class CollapseMonitor(keras.callbacks.Callback):
             self.collapsed_epochs = 0
             return
         self.collapsed_epochs += 1
-        from absl import logging
-
         logging.warning(
             "Epoch %d: the encoder's code barely depends on its input (code_spread %.2g per dimension over %d "
-            "held-out images, below %g; a trained encoder has ~0.1-1): posterior collapse, the decoder draws one "
+            "held-out images, below %g; trained encoders here had 0.2-0.3): posterior collapse, the decoder draws one "
             "image for every input. Such runs did not recover here; a lower learning rate trained them "
             "(README, 'collapse').", epoch + 1, spread, self.images.shape[0], self.threshold)
         if self.patience is not None and self.collapsed_epochs >= self.patience:
