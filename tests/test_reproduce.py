@@ -17,7 +17,7 @@ from tf_avae import data, evaluation, reproduce_lib, train_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
                "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist", "latent_sweep_color_mnist",
-               "width_sweep_color_mnist"]
+               "width_sweep_color_mnist", "decoder_mean_color_mnist"]
 TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae", "avae_reference", "vae_reference"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -167,7 +167,7 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
 
 @pytest.mark.parametrize("name", ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist",
                                   "aavae_vs_vae_color_mnist", "variance_sweep_color_mnist",
-                                  "latent_sweep_color_mnist", "width_sweep_color_mnist"])
+                                  "latent_sweep_color_mnist", "width_sweep_color_mnist", "decoder_mean_color_mnist"])
 def test_color_mnist_experiments_share_one_setting_and_refuse_an_unknown_argument(name):
     config = load_config(name, None)
     assert (config.base.data.name, config.base.network.architecture) == ("color_mnist", "conv")
@@ -341,6 +341,26 @@ def test_width_sweep_moves_only_the_convnet_width_of_table1s_noise_fed_avae_and_
     config.report.sweep_default = None  # without it, a run that does not set the key is off the sweep
     results = reproduce_lib.collect_results(config, tmp_path, runs, reproduce_lib.evaluation_settings(config))
     assert results["runs"]["se_w1"]["sweep_value"] is None and results["runs"]["se_w2"]["sweep_value"] == 512
+
+
+def test_decoder_mean_runs_are_table1s_with_a_linear_mean_and_the_x2_ones_the_width_sweeps():
+    config = load_config("decoder_mean_color_mnist")
+    assert list(reproduce_lib.selected_runs(config)) == ["vae_linear", "avae_linear", "noise_avae_linear"]
+    config.run_names = ("vae_linear", "avae_linear", "noise_avae_linear", "vae_linear_w2", "avae_linear_w2")
+    runs = {name: c.to_dict() for name, c in reproduce_lib.build_run_configs(config, "/nonexistent").items()}
+    width = load_config("width_sweep_color_mnist")
+    width.run_names = ("avae_w2",)
+    avae_w2 = reproduce_lib.build_run_configs(width, "/nonexistent")["avae_w2"].to_dict()
+    twins = {name: c.to_dict() for name, c in _table1_runs().items()}
+    twins.update({"avae_w2": avae_w2, "vae_w2": {**avae_w2, "model": twins["vae"]["model"]}})
+    for name, twin in (("vae_linear", "vae"), ("avae_linear", "avae"), ("noise_avae_linear", "noise_avae"),
+                       ("vae_linear_w2", "vae_w2"), ("avae_linear_w2", "avae_w2")):
+        run, expected = copy.deepcopy(runs[name]), copy.deepcopy(twins[twin])
+        assert run["network"]["kwargs"].pop("mean_activation") == "linear", name
+        assert "mean_activation" not in expected["network"]["kwargs"]
+        for entry in (run, expected):
+            entry.pop("eval")  # the robustness curve's settings: recorded for other runs here
+        assert run == expected, name  # the decoder mean is the only difference from the twin
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():

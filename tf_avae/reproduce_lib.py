@@ -73,7 +73,7 @@ STEP_TIMES_FILE = "step_times.json"
 PLOTS_DIR = "plots"
 
 EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep", "latent_sweep",
-               "width_sweep")
+               "width_sweep", "decoder_mean")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
 
 
@@ -374,13 +374,18 @@ def _to_dict(value) -> Any:
     return value
 
 
+# mappings whose keys depend on something else (network.kwargs: the architecture's widths and decoder options):
+# updates may add keys to them
+OPEN_MAPPINGS = ("network.kwargs.",)
+
+
 def _merge(target, updates: Mapping[str, Any], path: str = "") -> None:
     """Recursively sets `updates` into the ConfigDict `target`; an unknown key is refused, except in an
-    empty (open) mapping such as network.kwargs."""
+    empty mapping or one of the OPEN_MAPPINGS."""
     for key, value in updates.items():
         where = f"{path}{key}"
         exists = key in target
-        if not exists and len(target) > 0:
+        if not exists and len(target) > 0 and path not in OPEN_MAPPINGS:
             raise KeyError(f"{where!r} is not a training config key (known here: {sorted(target.keys())}).")
         if exists and isinstance(value, Mapping) and isinstance(target[key], (ml_collections.ConfigDict, Mapping)) \
                 and len(target[key]) > 0:
