@@ -13,6 +13,8 @@ mean, everything else as in Table 1:
   noise_avae_linear   the AVAE whose encoder input gets the observation noise N(0, 0.5) (Table 1's `noise_avae`)
   vae_linear_w2, avae_linear_w2   the VAE and the AVAE at twice the width (filters 64 / 128, 512 dense units, the
                       width sweep's x2), only when named in --config.run_names
+  vae_sigmoid_w2, noise_vae_sigmoid_w2   controls, only when named: the VAE and Table 1's noise-augmented VAE at x2
+                      with the sigmoid mean (Table 1's decoder)
 Does the decoder's output activation change the AVAE's robustness, and does the collapse at x2 go away?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1;
@@ -21,7 +23,7 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 
 from tf_avae import reproduce_lib, train_lib
 
-X2 = {"network": {"kwargs": {"filters": (64, 128), "dense_units": 512}}}  # the width sweep's x2
+X2 = {"filters": (64, 128), "dense_units": 512}  # the width sweep's x2
 
 
 def get_config(arg=None):
@@ -36,8 +38,14 @@ def get_config(arg=None):
     add(config, "noise_avae_linear", "AVAE + input noise (sd sqrt(0.5)), linear mean",
         reproduce_lib.with_observation_noise(avae), role="control",
         note="encoder input x + N(0, v) noise, the noise of its delusions x~")
-    add(config, "vae_linear_w2", "VAE, linear mean, width x2", vae, overrides=X2, default=False)
-    add(config, "avae_linear_w2", "AVAE, linear mean, width x2", avae, overrides=X2, curve=True, default=False)
+    x2, x2_sigmoid = ({"network": {"kwargs": {**X2, **mean}}} for mean in ({}, {"mean_activation": "sigmoid"}))
+    add(config, "vae_linear_w2", "VAE, linear mean, width x2", vae, overrides=x2, default=False)
+    add(config, "avae_linear_w2", "AVAE, linear mean, width x2", avae, overrides=x2, curve=True, default=False)
+    add(config, "vae_sigmoid_w2", "VAE, sigmoid mean, width x2", vae, overrides=x2_sigmoid, role="control",
+        default=False, note="Table 1's decoder at x2 width")
+    add(config, "noise_vae_sigmoid_w2", "VAE + input noise (sd sqrt(0.5)), sigmoid mean, width x2",
+        reproduce_lib.with_observation_noise({"name": "aavae", "beta": 1.0}), overrides=x2_sigmoid,
+        role="control", default=False, note="Table 1's noise_vae at x2 width")
     config.report.update({
         "sections": ("table", "comparisons", "curve"),
         "plots": ("robustness", "training_curves"),
@@ -51,6 +59,8 @@ def get_config(arg=None):
              "question": "With a linear decoder mean, is the AVAE more robust than the VAE?"},
             {"run": "noise_avae_linear", "against": "avae_linear",
              "question": "With a linear decoder mean, does the input noise add robustness to the AVAE?"},
+            {"run": "vae_linear_w2", "against": "vae_sigmoid_w2",
+             "question": "At x2 width and lr 1e-3, does the linear mean keep the VAE from collapsing?"},
         ),
         "claims": ("(not a paper claim) whether the decoder mean's activation (sigmoid in Table 1) moves the AVAE's "
                    "robustness, and whether the collapse at x2 width and lr 1e-3 is the sigmoid's.",),
