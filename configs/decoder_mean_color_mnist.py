@@ -13,6 +13,7 @@ mean, everything else as in Table 1:
   noise_avae_linear   the AVAE whose encoder input gets the observation noise N(0, 0.5) (Table 1's `noise_avae`)
   vae_linear_w2, avae_linear_w2   the VAE and the AVAE at twice the width (filters 64 / 128, 512 dense units, the
                       width sweep's x2), only when named in --config.run_names
+  avae_linear_w3      the AVAE at three times the width (filters 96 / 192, 768 dense units), only when named
   vae_sigmoid_w2, noise_vae_sigmoid_w2   controls, only when named: the VAE and Table 1's noise-augmented VAE at x2
                       with the sigmoid mean (Table 1's decoder)
 Does the decoder's output activation change the AVAE's robustness, and does the collapse at x2 go away?
@@ -24,6 +25,7 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 from tf_avae import reproduce_lib, train_lib
 
 X2 = {"filters": (64, 128), "dense_units": 512}  # the width sweep's x2
+X3 = {"filters": (96, 192), "dense_units": 768}  # and x3
 
 
 def get_config(arg=None):
@@ -41,6 +43,8 @@ def get_config(arg=None):
     x2, x2_sigmoid = ({"network": {"kwargs": {**X2, **mean}}} for mean in ({}, {"mean_activation": "sigmoid"}))
     add(config, "vae_linear_w2", "VAE, linear mean, width x2", vae, overrides=x2, default=False)
     add(config, "avae_linear_w2", "AVAE, linear mean, width x2", avae, overrides=x2, curve=True, default=False)
+    add(config, "avae_linear_w3", "AVAE, linear mean, width x3", avae, overrides={"network": {"kwargs": X3}},
+        curve=True, default=False)
     add(config, "vae_sigmoid_w2", "VAE, sigmoid mean, width x2", vae, overrides=x2_sigmoid, role="control",
         default=False, note="Table 1's decoder at x2 width")
     add(config, "noise_vae_sigmoid_w2", "VAE + input noise (sd sqrt(0.5)), sigmoid mean, width x2",
@@ -52,7 +56,7 @@ def get_config(arg=None):
         "tasks": ("digit", "colour"),
         "paper_table": "table1",
         "time_reference": "vae_linear",
-        "curve_runs": ("avae_linear", "avae_linear_w2"),
+        "curve_runs": ("avae_linear", "avae_linear_w2", "avae_linear_w3"),
         "curve_keys": ("adv/digit/eps=0.1",),
         "comparisons": (
             {"run": "avae_linear", "against": "vae_linear",

@@ -347,18 +347,18 @@ def test_decoder_mean_runs_are_table1s_with_a_linear_mean_and_the_x2_ones_the_wi
     config = load_config("decoder_mean_color_mnist")
     assert list(reproduce_lib.selected_runs(config)) == ["vae_linear", "avae_linear", "noise_avae_linear"]
     config.run_names = ("vae_linear", "avae_linear", "noise_avae_linear", "vae_linear_w2", "avae_linear_w2",
-                        "vae_sigmoid_w2", "noise_vae_sigmoid_w2")
+                        "avae_linear_w3", "vae_sigmoid_w2", "noise_vae_sigmoid_w2")
     runs = {name: c.to_dict() for name, c in reproduce_lib.build_run_configs(config, "/nonexistent").items()}
     width = load_config("width_sweep_color_mnist")
-    width.run_names = ("avae_w2",)
-    avae_w2 = reproduce_lib.build_run_configs(width, "/nonexistent")["avae_w2"].to_dict()
+    width.run_names = ("avae_w2", "avae_w3")
     twins = {name: c.to_dict() for name, c in _table1_runs().items()}
-    twins.update({"avae_w2": avae_w2, **{f"{model}_w2": {**avae_w2, "model": twins[model]["model"]}
-                                        for model in ("vae", "noise_vae")}})
+    twins.update({name: c.to_dict() for name, c in reproduce_lib.build_run_configs(width, "/nonexistent").items()})
+    twins.update({f"{model}_w2": {**twins["avae_w2"], "model": twins[model]["model"]} for model in ("vae", "noise_vae")})
     for name, twin, mean in (
             ("vae_linear", "vae", "linear"), ("avae_linear", "avae", "linear"),
             ("noise_avae_linear", "noise_avae", "linear"), ("vae_linear_w2", "vae_w2", "linear"),
-            ("avae_linear_w2", "avae_w2", "linear"), ("vae_sigmoid_w2", "vae_w2", "sigmoid"),
+            ("avae_linear_w2", "avae_w2", "linear"), ("avae_linear_w3", "avae_w3", "linear"),
+            ("vae_sigmoid_w2", "vae_w2", "sigmoid"),
             ("noise_vae_sigmoid_w2", "noise_vae_w2", "sigmoid")):
         run, expected = copy.deepcopy(runs[name]), copy.deepcopy(twins[twin])
         assert run["network"]["kwargs"].pop("mean_activation") == mean, name
