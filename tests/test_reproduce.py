@@ -579,7 +579,7 @@ def test_a_run_whose_last_epoch_ended_collapsed_is_flagged_in_the_report(smoke_r
     result = _reproduce(workdir, "--config.run_names=noise_vae,avae")  # a report pass: both are done
     assert result.returncode == 0, result.stderr[-3000:]
     runs = json.loads((workdir / reproduce_lib.RESULTS_JSON).read_text())["runs"]
-    note = f"**collapsed**: code spread {threshold / 2:.1g} < {threshold:g} per dimension at the last epoch; "
+    note = f"**collapsed**: code spread {threshold / 2:.2g} < {threshold:g} per dimension at the last epoch; "
     assert runs["noise_vae"]["note"] == note + load_config("reproduce_color_mnist").runs["noise_vae"].note
     assert "collapsed" not in runs["avae"]["note"]
     row = next(line for line in (workdir / reproduce_lib.RESULTS_MD).read_text().splitlines()

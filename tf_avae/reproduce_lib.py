@@ -580,7 +580,7 @@ def _collapse_note(history, training) -> str:
     threshold = training.train.get("collapse_threshold")
     if not spreads or threshold is None or spreads[-1] >= threshold:
         return ""
-    return f"**collapsed**: code spread {spreads[-1]:.1g} < {threshold:g} per dimension at the last epoch; "
+    return f"**collapsed**: code spread {spreads[-1]:.2g} < {threshold:g} per dimension at the last epoch; "
 
 
 def step_times_summary(directory) -> dict[str, Any] | None:
