@@ -51,15 +51,9 @@ def get_config(arg=None):
     add(config, "noise_vae_sigmoid_w2", "VAE + input noise (sd sqrt(0.5)), sigmoid mean, width x2",
         reproduce_lib.with_observation_noise({"name": "aavae", "beta": 1.0}), overrides=x2_sigmoid,
         role="control", default=False, note="Table 1's noise_vae at x2 width")
-    config.report.update({
-        "sections": ("table", "comparisons", "curve"),
-        "plots": ("robustness", "training_curves"),
-        "tasks": ("digit", "colour"),
-        "paper_table": "table1",
-        "time_reference": "vae_linear",
-        "curve_runs": ("avae_linear", "avae_linear_w2", "avae_linear_w3"),
-        "curve_keys": ("adv/digit/eps=0.1",),
-        "comparisons": (
+    reproduce_lib.table1_report(
+        config, time_reference="vae_linear", curve_runs=("avae_linear", "avae_linear_w2", "avae_linear_w3"),
+        comparisons=(
             {"run": "avae_linear", "against": "vae_linear",
              "question": "With a linear decoder mean, is the AVAE more robust than the VAE?"},
             {"run": "noise_avae_linear", "against": "avae_linear",
@@ -67,7 +61,6 @@ def get_config(arg=None):
             {"run": "avae_linear_w2", "against": "vae_linear_w2",
              "question": "At x2 width with a linear decoder mean, is the AVAE more robust than the VAE?"},
         ),
-        "claims": ("(not a paper claim) whether the decoder mean's activation (sigmoid in Table 1) moves the AVAE's "
-                   "robustness, and whether the collapse at x2 width and lr 1e-3 is the sigmoid's.",),
-    })
+        claim="(not a paper claim) whether the decoder mean's activation (sigmoid in Table 1) moves the AVAE's "
+              "robustness, and whether the collapse at x2 width and lr 1e-3 is the sigmoid's.")
     return reproduce_lib.apply_argument(config, arg)

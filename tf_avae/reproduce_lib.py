@@ -228,6 +228,22 @@ def add_robust_pair(config, suffix: str, label: str, *, overrides: Mapping[str, 
     return noise_avae, se
 
 
+def table1_report(config, *, time_reference: str, curve_runs, comparisons, claim: str) -> None:
+    """The report of a Table-1-like experiment: the paper's Table 1 beside ours (digit and colour), the controls'
+    comparisons, the robustness curves of `curve_runs` (digit at eps 0.1) and their plots."""
+    config.report.update({
+        "sections": ("table", "comparisons", "curve"),
+        "plots": ("robustness", "training_curves"),
+        "tasks": ("digit", "colour"),
+        "paper_table": "table1",
+        "time_reference": time_reference,
+        "curve_runs": tuple(curve_runs),
+        "curve_keys": ("adv/digit/eps=0.1",),
+        "comparisons": tuple(comparisons),
+        "claims": (claim,),
+    })
+
+
 def robust_pair_report(config, noise_avaes, ses, *, sweep_key: str, sweep_label: str, claim: str,
                        **report: Any) -> None:
     """The report of a sweep of `add_robust_pair` runs: the noise-fed AVAEs as the main series, SE as the control
@@ -1408,7 +1424,7 @@ PLOTS: dict[str, Callable[[Mapping[str, Any], Any], str | None]] = {
 __all__ = [
     "EXPERIMENTS", "PAPER_TABLE1", "PLOTS", "SECTIONS", "aavae_vs_vae_experiment", "add_run", "build_run_configs", "collect_results",
     "compare_runs", "evaluation_is_current", "run_dependencies", "sweep_trends", "evaluation_settings", "experiment_config", "results_markdown",
-    "run", "smoke_experiment", "time_ratios", "training_state", "with_observation_noise", "write_report",
+    "run", "smoke_experiment", "table1_report", "time_ratios", "training_state", "with_observation_noise", "write_report",
 ]
 
 if __name__ == "__main__":  # pragma: no cover
