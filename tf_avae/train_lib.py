@@ -221,9 +221,9 @@ def _differences(old, new, prefix=""):
 
 # history.json of an AVAE-SS run: the weights_sha256 of the VAE it post-trained
 SOURCE_VAE_KEY = "vae_weights_sha256"
-# settings that watch a run without changing what it computes: a workdir may be resumed with others (or without
-# them, as runs from before they existed were)
-WATCH_ONLY_KEYS = ("train.collapse_threshold:", "train.collapse_patience:")
+# `train` settings that watch a run without changing what it computes: a workdir may be resumed with others (or
+# without them, as runs from before they existed were)
+WATCH_ONLY_KEYS = ("collapse_threshold", "collapse_patience")
 
 
 def _history_value(workdir, key):
@@ -240,23 +240,33 @@ def _same_source_vae(workdir, vae_workdir) -> bool:
     return recorded is not None and recorded == _history_value(vae_workdir, "weights_sha256")
 
 
+def _with_accepted_changes(workdir, old: dict, new: dict) -> dict:
+    """`old` with the changes a workdir accepts taken over from `new`: a larger `train.num_steps` (training
+    continues from the last checkpoint with the same constant learning rate, so 5k steps and then 10k more are one
+    15k-step run), the WATCH_ONLY_KEYS, and for AVAE-SS another `model.vae_workdir` that holds the very VAE it was
+    post-trained from (a moved experiment directory)."""
+    old_train, new_train = old.get("train", {}), new.get("train", {})
+    train = {key: value for key, value in old_train.items() if key not in WATCH_ONLY_KEYS}
+    train.update({key: new_train[key] for key in WATCH_ONLY_KEYS if key in new_train})
+    old_steps, new_steps = old_train.get("num_steps"), new_train.get("num_steps")
+    if isinstance(old_steps, int) and isinstance(new_steps, int) and new_steps >= old_steps:
+        train["num_steps"] = new_steps
+    model = dict(old.get("model", {}))
+    moved = new.get("model", {}).get("vae_workdir")
+    if None not in (model.get("vae_workdir"), moved) and model["vae_workdir"] != moved and _same_source_vae(
+            workdir, moved):
+        model["vae_workdir"] = moved
+    return {**old, "train": train, "model": model}
+
+
 def check_workdir_config(workdir, config) -> None:
-    """A workdir belongs to one config: rerunning the same one is fine, another one is refused. The changes
-    accepted are a larger `train.num_steps` (training continues from the last checkpoint with the same constant
-    learning rate, so 5k steps and then 10k more are one 15k-step run), the WATCH_ONLY_KEYS, and for AVAE-SS another
-    `model.vae_workdir` that holds the very VAE it was post-trained from (a moved experiment directory)."""
+    """A workdir belongs to one config: rerunning the same one is fine, another one is refused, except for the
+    changes `_with_accepted_changes` takes over."""
     path = pathlib.Path(workdir) / CONFIG_FILE
     if not path.exists():
         return
     old, new = json.loads(path.read_text()), config_to_dict(config)
-    old_steps = old.get("train", {}).get("num_steps")
-    new_steps = new.get("train", {}).get("num_steps")
-    if isinstance(old_steps, int) and isinstance(new_steps, int) and new_steps >= old_steps:
-        old = {**old, "train": {**old["train"], "num_steps": new_steps}}
-    differences = [d for d in _differences(old, new) if not d.startswith(WATCH_ONLY_KEYS)]
-    if differences and all(d.startswith("model.vae_workdir:") for d in differences) and _same_source_vae(
-            workdir, new["model"]["vae_workdir"]):
-        return  # the VAE it post-trained was moved (e.g. with its experiment directory), not changed
+    differences = _differences(_with_accepted_changes(workdir, old, new), new)
     if differences:
         raise ValueError(
             f"workdir {str(workdir)!r} already holds a run with a different config ({'; '.join(differences)}). "
