@@ -25,8 +25,8 @@ min per run); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 
 from tf_avae import reproduce_lib, train_lib
 
-X2 = {"filters": (64, 128), "dense_units": 512}  # the width sweep's x2
-X3 = {"filters": (96, 192), "dense_units": 768}  # and x3
+_, X2 = reproduce_lib.CONV_WIDTHS["w2"]  # the width sweep's x2 and x3
+_, X3 = reproduce_lib.CONV_WIDTHS["w3"]
 
 
 def get_config(arg=None):

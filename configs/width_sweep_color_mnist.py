@@ -25,14 +25,8 @@ as x1); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 
 from tf_avae import reproduce_lib, train_lib
 
-# width multiplier -> network kwargs (None: the ConvNet's defaults, filters (32, 64) and 256 dense units)
-WIDTHS = {
-    "w05": (0.5, {"filters": (16, 32), "dense_units": 128}),
-    "w1": (1, None),
-    "w2": (2, {"filters": (64, 128), "dense_units": 512}),
-    "w3": (3, {"filters": (96, 192), "dense_units": 768}),  # only when named (--config.run_names): ~2x x2's cost
-    "w4": (4, {"filters": (128, 256), "dense_units": 1024}),  # only when named: ~1.6x x3's step time
-}
+WIDTHS = reproduce_lib.CONV_WIDTHS  # suffix -> (multiplier, network kwargs)
+# only when named (--config.run_names): x3 costs ~2x x2, x4 ~1.6x x3's step time
 ONLY_WHEN_NAMED = ("w3", "w4")
 DEFAULT_DENSE_UNITS = 256
 

@@ -280,6 +280,17 @@ def smoke_experiment(config) -> ml_collections.ConfigDict:
     return config
 
 
+# The ConvNet's width multipliers that the colorMNIST experiments train at: suffix -> (multiplier, network kwargs;
+# None: the ConvNet's defaults, filters (32, 64) and 256 dense units). Conv filters scale with the dense units.
+CONV_WIDTHS = {
+    "w05": (0.5, {"filters": (16, 32), "dense_units": 128}),
+    "w1": (1, None),
+    "w2": (2, {"filters": (64, 128), "dense_units": 512}),
+    "w3": (3, {"filters": (96, 192), "dense_units": 768}),
+    "w4": (4, {"filters": (128, 256), "dense_units": 1024}),
+}
+
+
 def color_mnist_conv(config, eval_limit: int | None = 5000) -> ml_collections.ConfigDict:
     """The setting of the colorMNIST reproductions (paper Table 1): ConvNet, latent 64, Gaussian likelihood with
     observation variance 0.5, and the CPU budget (5000 steps of batch 64, Adam lr 1e-3, seed 0)."""
@@ -1424,7 +1435,7 @@ PLOTS: dict[str, Callable[[Mapping[str, Any], Any], str | None]] = {
 __all__ = [
     "EXPERIMENTS", "PAPER_TABLE1", "PLOTS", "SECTIONS", "aavae_vs_vae_experiment", "add_run", "build_run_configs", "collect_results",
     "compare_runs", "evaluation_is_current", "run_dependencies", "sweep_trends", "evaluation_settings", "experiment_config", "results_markdown",
-    "run", "smoke_experiment", "table1_report", "time_ratios", "training_state", "with_observation_noise", "write_report",
+    "CONV_WIDTHS", "run", "smoke_experiment", "table1_report", "time_ratios", "training_state", "with_observation_noise", "write_report",
 ]
 
 if __name__ == "__main__":  # pragma: no cover
