@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -10,6 +13,16 @@ from tf_avae import models
 from tf_avae.networks import build_networks
 
 IMAGE_SHAPE = (28, 28, 3)
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
+
+
+def load_config(name, arg=None):
+    """`get_config(arg)` of configs/<name>.py (`name` may also be the config file's path)."""
+    path = pathlib.Path(name) if str(name).endswith(".py") else CONFIG_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
 
 
 def images(n=8, shape=IMAGE_SHAPE, seed=0):

@@ -1,6 +1,5 @@
 """Checkpoints: atomic writes, corruption detection, NaN safety, kill-and-resume equality, mixed precision."""
 
-import importlib.util
 import json
 import math
 import os
@@ -24,11 +23,7 @@ SMOKE = "configs/avae_color_mnist.py:smoke"
 
 
 def load_config(name="vae_color_mnist", arg="smoke"):
-    path = ROOT / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return helpers.load_config(name, arg)
 
 
 def tiny_config(num_steps=6, steps_per_epoch=3, every=2, keep=3, **train):

@@ -1,9 +1,7 @@
 """The posterior-collapse watch: code_spread against numpy, CollapseMonitor's warnings and stop, train_lib's use."""
 
-import importlib.util
 import json
 import logging
-import pathlib
 
 import helpers
 import numpy as np
@@ -12,15 +10,9 @@ import pytest
 from tf_avae import data, train_lib
 from tf_avae.evaluation import CollapseMonitor, code_spread
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
 
 def _smoke_config(name="vae_color_mnist"):
-    path = ROOT / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config("smoke")
+    return helpers.load_config(name, "smoke")
 
 
 def _numpy_spread(model, images):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import helpers
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,11 +23,7 @@ EVAL = {"digit_accuracy_eps0": 0.9375, "digit_accuracy_eps0.1": 0.125, "colour_a
 
 
 def tiny_config(**train):
-    path = ROOT / "configs" / "vae_color_mnist.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config("smoke")
+    config = helpers.load_config("vae_color_mnist", "smoke")
     config.network.latent_dim = 8
     config.network.kwargs = {"filters": (8, 16), "dense_units": 32}
     config.train.num_steps = 2

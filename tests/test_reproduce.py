@@ -1,7 +1,6 @@
 """The reproduction pipeline: scripts/reproduce.py end to end (smoke), resuming, configs, the report."""
 
 import copy
-import importlib.util
 import json
 import os
 import pathlib
@@ -9,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import helpers
 import keras
 import pytest
 
@@ -22,12 +22,7 @@ TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_va
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def load_config(name, arg=None):
-    path = ROOT / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+load_config = helpers.load_config
 
 
 def _reproduce(workdir, *extra, config="configs/reproduce_color_mnist.py:smoke", env=None):

@@ -1,11 +1,11 @@
 """Configs, the training library and the train CLI."""
 
-import importlib.util
 import json
 import pathlib
 import subprocess
 import sys
 
+import helpers
 import keras
 import numpy as np
 import pytest
@@ -19,11 +19,7 @@ CONFIGS = sorted(p for p in (ROOT / "configs").glob("*.py")
                  if not p.name.startswith("_") and "python scripts/train.py --config" in p.read_text())
 
 
-def load_config(path, arg=None):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+load_config = helpers.load_config
 
 
 def _needs_vae(config):
