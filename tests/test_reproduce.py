@@ -395,6 +395,30 @@ def test_run_table_errors_name_the_problem():
         reproduce_lib.build_run_configs(config, "/nonexistent")
 
 
+def test_every_training_key_but_the_budget_is_overridable_on_the_command_line():
+    from absl import flags
+    from ml_collections import config_flags
+
+    def parse(*overrides):
+        argv = ["reproduce.py", "--config=configs/reproduce_color_mnist.py:smoke", *overrides]
+        values = flags.FlagValues()  # scripts/reproduce.py's flag, on argv
+        config_flags.DEFINE_config_file("config", None, "experiment", flag_values=values, sys_argv=argv)
+        values(argv)
+        return values.config
+
+    config = parse("--config.base.train.keep_checkpoints=7", "--config.base.train.checkpoint_every_steps=250",
+                   "--config.base.train.mixed_precision=mixed_bfloat16")
+    config.run_names = ("vae", "avae")
+    defaults = train_lib.base_config().train
+    for run in reproduce_lib.build_run_configs(config, "/nonexistent").values():
+        assert (run.train.keep_checkpoints, run.train.checkpoint_every_steps) == (7, 250)
+        assert run.train.mixed_precision == "mixed_bfloat16"
+        assert run.train.strategy == defaults.strategy and run.train.verbose == 2
+        assert run.train.num_steps == config.budget.num_steps  # the budget's, not the training default
+    with pytest.raises(Exception, match="num_steps"):  # the budget owns it: --config.budget.num_steps
+        parse("--config.base.train.num_steps=10")
+
+
 def test_a_missing_tfds_dataset_stops_the_cli_with_its_instructions(tmp_path):
     result = _reproduce(tmp_path / "cifar", config="configs/aavae_vs_vae_cifar10.py:smoke",
                         env={"TFDS_DATA_DIR": str(tmp_path / "no_tfds")})

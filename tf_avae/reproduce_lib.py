@@ -134,11 +134,13 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
     config.base = ml_collections.ConfigDict({
         "data": base.data.to_dict(),
         "network": base.network.to_dict(),
-        "train": {"verbose": 2, "eval_batches": 20, "jit_compile": False, "steps_per_execution": 1,
-                  # the posterior-collapse watch of every run (train_lib.base_config)
-                  "collapse_threshold": base.train.collapse_threshold,
-                  "collapse_patience": ml_collections.config_dict.placeholder(int)},
+        # every training key but the budget's (typed placeholders kept), so `--config.base.train.<key>=...`
+        # reaches every run
+        "train": base.train,
     })
+    for key in BUDGET_KEYS:
+        del config.base.train[key]
+    config.base.train.verbose = 2
     config.curve = ml_collections.ConfigDict(
         {"every_steps": 500, "radii": (0.1,), "pgd_steps": 10, "probe_examples": 2000, "test_examples": 500})
     config.runs = ml_collections.ConfigDict()
