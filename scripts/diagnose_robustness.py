@@ -6,6 +6,7 @@ accuracy and local sensitivities of the run's eval.json. Writes JSON and a Markd
     python scripts/diagnose_robustness.py --workdirs=runs/r/vae,runs/r/avae,runs/r/se --output=runs/r/diagnosis
     python scripts/diagnose_robustness.py --workdirs=... --epsilon=0.2 --limit=1000
     python scripts/diagnose_robustness.py --workdirs=... --at=data,delusion,noisy
+    python scripts/diagnose_robustness.py --workdirs=runs/r/avae --checkpoints --output=runs/r/avae_over_training
 
 An encoder made insensitive to noise only (small `displacement/noise`) but not to the worst case (large
 `displacement/pgd`) is the signature of training against random rather than adversarial perturbations.
@@ -14,6 +15,10 @@ An encoder made insensitive to noise only (small `displacement/noise`) but not t
 AVAE's delusions x~ ~ p(x|z), z ~ q(z|x) of the test images (`delusion`) and at the test images plus the
 observation noise (`noisy`, the noise-augmented VAE's input). Those lie off [0, 1], so there neither the attack nor
 the noise is clipped; every displacement is in units of the spread of the test images' codes.
+
+`--checkpoints` follows the same figures through training: one row per kept checkpoint (train with
+`train.checkpoint_every_steps` and a large `train.keep_checkpoints` to keep them), beside the training curve's
+adversarial accuracy at that step when the run recorded one (`eval.every_steps`).
 """
 
 import functools
@@ -30,9 +35,12 @@ _LIMIT = flags.DEFINE_integer("limit", 500, "Test examples used.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the attack and the noise.")
 _AT = flags.DEFINE_list("at", ["data"], "Where to measure: any of data (the test images), delusion (the model's "
                         "x~ at them), noisy (them plus the observation noise).")
+_CHECKPOINTS = flags.DEFINE_bool("checkpoints", False, "Also diagnose every kept checkpoint of each workdir "
+                                  "(one row per step, oldest first; keep more with train.keep_checkpoints).")
 flags.mark_flags_as_required(["workdirs", "output"])
 
 EVAL_KEYS = ("adv/digit/eps=0.1", "adv/colour/eps=0.1", "sensitivity/random", "sensitivity/worst")
+CURVE_KEYS = ("adv/digit/eps=0.1", "adv/colour/eps=0.1")
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,22 +51,10 @@ def test_images(name, split, limit, seed):
     return data.load_arrays(name, split, limit=limit, seed=seed)[0]
 
 
-def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",)):
-    """One row per point set in `at` (see `displacement_points`), the run's eval figures on each."""
-    from tf_avae import train_lib
-    from tf_avae.evaluation import code_spread, displacement_points, latent_displacement
+def _rows(model, images, spread, common, epsilon, pgd_steps, seed, at):
+    """One row per point set in `at` (see `displacement_points`)."""
+    from tf_avae.evaluation import displacement_points, latent_displacement
 
-    workdir = pathlib.Path(workdir)
-    config = train_lib.load_config(workdir)
-    images = test_images(config.data.name, config.data.get("eval_split") or "test", limit, seed)
-    model = train_lib.load_model(workdir)
-    common = {"workdir": str(workdir), "model": config.model.name, "dataset": config.data.name,
-              "steps": train_lib.trained_steps(workdir)}
-    evaluation = workdir / train_lib.EVAL_FILE
-    if evaluation.exists():
-        recorded = json.loads(evaluation.read_text())
-        common.update({key: recorded[key] for key in EVAL_KEYS if key in recorded})
-    spread = code_spread(model, images)  # the test images': every point set in the same unit
     rows = []
     for points in at:
         row = {**common, "points": points}
@@ -69,17 +65,60 @@ def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",)):
     return rows
 
 
+def _curve_figures(workdir):
+    """{step: {"curve/<key>": value}} from the run's robustness_curve.json (the training callback's probe)."""
+    from tf_avae import train_lib
+
+    path = workdir / train_lib.CURVE_FILE
+    if not path.exists():
+        return {}
+    return {int(step): {f"curve/{key}": value for key, value in record.items() if key in CURVE_KEYS}
+            for step, record in json.loads(path.read_text())["records"]}
+
+
+def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",), checkpoints=False):
+    """Rows of the trained model (model.keras) beside its eval figures; with `checkpoints`, first those of every
+    kept checkpoint (oldest first). Every row also carries the training curve's figures at its step, if any."""
+    from tf_avae import train_lib
+    from tf_avae.evaluation import code_spread
+
+    workdir = pathlib.Path(workdir)
+    config = train_lib.load_config(workdir)
+    images = test_images(config.data.name, config.data.get("eval_split") or "test", limit, seed)
+    common = {"workdir": str(workdir), "model": config.model.name, "dataset": config.data.name}
+    curve = _curve_figures(workdir)
+    rows = []
+    if checkpoints:
+        for step, model in train_lib.checkpoint_models(workdir):
+            # the unit of each row: the spread of the test images' codes at that step
+            rows += _rows(model, images, code_spread(model, images),
+                          {**common, "steps": step, "source": "checkpoint", **curve.get(step, {})},
+                          epsilon, pgd_steps, seed, at)
+    model = train_lib.load_model(workdir)
+    steps = train_lib.trained_steps(workdir)
+    final = {**common, "steps": steps, "source": "model", **curve.get(steps, {})}
+    evaluation = workdir / train_lib.EVAL_FILE
+    if evaluation.exists():
+        recorded = json.loads(evaluation.read_text())
+        final.update({key: recorded[key] for key in EVAL_KEYS if key in recorded})
+    return rows + _rows(model, images, code_spread(model, images), final, epsilon, pgd_steps, seed, at)
+
+
 def markdown(rows, epsilon, pgd_steps, limit):
     def cell(row, key, digits):
         return "-" if row.get(key) is None else f"{row[key]:.{digits}f}"
 
     lines = [f"L-inf radius {epsilon}, PGD {pgd_steps} steps maximising ||mu(x') - mu(x)||, {limit} test images; "
-             "displacements are medians over examples, in units of the codes' RMS spread.", "",
-             "| run | steps | at | adv digit 0.1 | adv colour 0.1 | moved by PGD | moved by noise | PGD / noise | "
-             "sens. random | sens. worst |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "displacements are medians over examples, in units of the codes' RMS spread (at each row's step). "
+             "adv: the run's eval.json (the evaluation suite); curve: its training curve at that step "
+             "(robustness_curve.json, the curve's own probe and attack).", "",
+             "| run | steps | at | adv digit 0.1 | adv colour 0.1 | curve digit 0.1 | curve colour 0.1 | "
+             "moved by PGD | moved by noise | PGD / noise | sens. random | sens. worst |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['workdir']} | {row['steps']} | {row['points']} | {cell(row, 'adv/digit/eps=0.1', 1)} | "
-                     f"{cell(row, 'adv/colour/eps=0.1', 1)} | {cell(row, 'displacement/pgd', 3)} | "
+                     f"{cell(row, 'adv/colour/eps=0.1', 1)} | {cell(row, 'curve/adv/digit/eps=0.1', 1)} | "
+                     f"{cell(row, 'curve/adv/colour/eps=0.1', 1)} | {cell(row, 'displacement/pgd', 3)} | "
                      f"{cell(row, 'displacement/noise', 3)} | {cell(row, 'displacement/ratio', 1)} | "
                      f"{cell(row, 'sensitivity/random', 3)} | {cell(row, 'sensitivity/worst', 3)} |")
     return "\n".join(lines) + "\n"
@@ -93,12 +132,12 @@ def main(argv):
 
     at = [check_choice("--at", points, sensitivity.POINTS) for points in _AT.value]
     rows = [row for w in _WORKDIRS.value for row in diagnose(w, _EPSILON.value, _STEPS.value, _LIMIT.value,
-                                                             _SEED.value, at)]
+                                                             _SEED.value, at, _CHECKPOINTS.value)]
     text = markdown(rows, _EPSILON.value, _STEPS.value, _LIMIT.value)
     output = pathlib.Path(_OUTPUT.value)
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = {"epsilon": _EPSILON.value, "pgd_steps": _STEPS.value, "limit": _LIMIT.value, "seed": _SEED.value,
-                "at": at}
+                "at": at, "checkpoints": _CHECKPOINTS.value}
     output.with_suffix(".json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
     output.with_suffix(".md").write_text(text)
     print(text)

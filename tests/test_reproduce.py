@@ -616,7 +616,8 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
-    assert report["settings"] == {"epsilon": 0.1, "pgd_steps": 2, "limit": 16, "seed": 0, "at": ["data", "delusion"]}
+    assert report["settings"] == {"epsilon": 0.1, "pgd_steps": 2, "limit": 16, "seed": 0, "at": ["data", "delusion"],
+                                  "checkpoints": False}
     assert "| moved by PGD |" in output.with_suffix(".md").read_text()
     images, _ = data.load_arrays("color_mnist", "test", limit=16, seed=0)
     assert [(row["workdir"], row["points"]) for row in report["rows"]] == [
@@ -634,6 +635,45 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
         recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
         assert at_data["adv/digit/eps=0.1"] == at_delusion["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
         assert at_data["steps"] == 20
+
+
+def test_diagnose_robustness_follows_the_kept_checkpoints_through_training(smoke_run, tmp_path):
+    import shutil
+
+    from tf_avae import checkpointing
+
+    workdir, _ = smoke_run
+    run = tmp_path / "avae"
+    shutil.copytree(workdir / "avae", run)
+    checkpoints = run / train_lib.CHECKPOINT_DIR
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["ckpt-000000010", "ckpt-000000020"]
+    broken = checkpoints / "ckpt-000000005"  # a corrupt third one: named and skipped
+    shutil.copytree(checkpoints / "ckpt-000000010", broken)
+    with open(broken / checkpointing.STATE_FILE, "ab") as handle:
+        handle.write(b"\0")
+    output = tmp_path / "over_training"
+    result = subprocess.run(
+        [sys.executable, "scripts/diagnose_robustness.py", f"--workdirs={run}", f"--output={output}", "--limit=16",
+         "--pgd_steps=2", "--checkpoints"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ckpt-000000005" in result.stderr and "corrupt" in result.stderr
+    rows = json.loads(output.with_suffix(".json").read_text())["rows"]
+    assert [(row["steps"], row["source"]) for row in rows] == [(10, "checkpoint"), (20, "checkpoint"), (20, "model")]
+    # the curve's figures at each step, as the training callback recorded them
+    curve = dict(json.loads((run / train_lib.CURVE_FILE).read_text())["records"])
+    for row in rows:
+        assert row["curve/adv/digit/eps=0.1"] == curve[row["steps"]]["adv/digit/eps=0.1"]
+    assert "adv/digit/eps=0.1" in rows[2] and "adv/digit/eps=0.1" not in rows[0]  # eval.json: the final model's
+    # each checkpoint's row: the reloaded model.keras with that checkpoint's weights loaded by Keras
+    images, _ = data.load_arrays("color_mnist", "test", limit=16, seed=0)
+    model = train_lib.load_model(run)
+    final = evaluation.latent_displacement(model, images, epsilon=0.1, pgd_steps=2)
+    model.load_weights(str(checkpoints / "ckpt-000000010" / checkpointing.STATE_FILE))
+    early = evaluation.latent_displacement(model, images, epsilon=0.1, pgd_steps=2)
+    for key in final:
+        assert rows[0][key] == pytest.approx(early[key], rel=1e-4), key
+        assert rows[1][key] == pytest.approx(final[key], rel=1e-4) and rows[2][key] == rows[1][key], key
+    assert rows[0]["displacement/spread"] != pytest.approx(rows[1]["displacement/spread"], rel=1e-3)
 
 
 def test_probe_dependence_repeats_the_suites_figures_with_its_probe_and_scikit_learns_with_the_others(smoke_run):

@@ -33,7 +33,7 @@ import re
 import secrets
 import shutil
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
@@ -207,14 +207,19 @@ class CheckpointManager:
         self.skipped.append(message)
         self.report(message)
 
-    def latest(self) -> Checkpoint | None:
-        """The newest checkpoint that verifies; corrupt ones are reported (by name) and skipped."""
+    def verified(self) -> Iterator[Checkpoint]:
+        """Every checkpoint that verifies, newest first; corrupt ones are reported (by name) and skipped."""
         for _, path in self.candidates():
             try:
-                return self.verify(path)
+                checkpoint = self.verify(path)
             except CorruptCheckpointError as error:
                 self._skip(error)
-        return None
+                continue
+            yield checkpoint
+
+    def latest(self) -> Checkpoint | None:
+        """The newest checkpoint that verifies; corrupt ones are reported (by name) and skipped."""
+        return next(self.verified(), None)
 
     # ------------------------------------------------------------------ writing
     def clean_stale_temporaries(self) -> list[pathlib.Path]:
@@ -277,17 +282,13 @@ class CheckpointManager:
 
     def restore_latest(self, model: keras.Model) -> Checkpoint | None:
         """Restores the newest checkpoint that verifies and loads; returns it (None: nothing to resume)."""
-        for _, path in self.candidates():
-            try:
-                checkpoint = self.verify(path)
-            except CorruptCheckpointError as error:
-                self._skip(error)
-                continue
+        for checkpoint in self.verified():
             try:
                 self.restore(model, checkpoint)
             except Exception as error:  # noqa: BLE001 -- any load failure means "do not use this one"
                 self._skip(CorruptCheckpointError(
-                    f"checkpoint {path}: {path / STATE_FILE} could not be loaded ({type(error).__name__}: {error})."
+                    f"checkpoint {checkpoint.path}: {checkpoint.state_path} could not be loaded "
+                    f"({type(error).__name__}: {error})."
                 ))
                 continue
             return checkpoint

@@ -509,6 +509,22 @@ def load_model(workdir) -> keras.Model:
         return keras.saving.load_model(path)
 
 
+def checkpoint_models(workdir):
+    """Yields (step, model) for each kept checkpoint of a training workdir that verifies, oldest first: one model,
+    built from the workdir's config, with each checkpoint's weights loaded in turn (corrupt checkpoints are
+    reported by name and skipped). How the model changed during training, e.g. for scripts/diagnose_robustness.py.
+    """
+    workdir = pathlib.Path(workdir)
+    manager = checkpointing.CheckpointManager(workdir / CHECKPOINT_DIR)
+    checkpoints = sorted(manager.verified(), key=lambda checkpoint: checkpoint.step)
+    if not checkpoints:
+        raise FileNotFoundError(f"No complete checkpoint in {workdir / CHECKPOINT_DIR}.")
+    model = _build_compiled_model(load_config(workdir), tf.distribute.get_strategy())
+    for checkpoint in checkpoints:
+        manager.restore(model, checkpoint)
+        yield checkpoint.step, model
+
+
 # --------------------------------------------------------------------------- training
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training at the first non-finite loss and remembers where."""
