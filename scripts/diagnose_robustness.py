@@ -124,6 +124,29 @@ def markdown(rows, epsilon, pgd_steps, limit):
     return "\n".join(lines) + "\n"
 
 
+def over_training_panels(rows):
+    """The plot of --checkpoints: the curve's adversarial accuracy and the displacements against the step, one line
+    per run (and point set); the final model's rows repeat its last checkpoint's and are left out."""
+    rows = [row for row in rows if row.get("source") == "checkpoint"]
+    several = len({row["workdir"] for row in rows}) > 1
+
+    def label(row, what):
+        run = pathlib.Path(row["workdir"]).name if several else ""
+        return ": ".join(part for part in (run, what) if part)
+
+    accuracy, moved = {}, {}
+    for row in rows:
+        if row["points"] == "data":
+            for key in CURVE_KEYS:
+                if f"curve/{key}" in row:
+                    accuracy.setdefault(label(row, key.split("/")[1]), []).append((row["steps"], row[f"curve/{key}"]))
+        for kind in ("pgd", "noise"):
+            moved.setdefault(label(row, f"{kind} at {row['points']}"), []).append(
+                (row["steps"], row[f"displacement/{kind}"]))
+    return {name: lines for name, lines in (("adversarial accuracy at eps 0.1, training curve (%)", accuracy),
+                                            ("code moved (median, x code spread)", moved)) if lines}
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -141,6 +164,12 @@ def main(argv):
     output.with_suffix(".json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
     output.with_suffix(".md").write_text(text)
     print(text)
+    if _CHECKPOINTS.value:
+        from tf_avae.evaluation import plot_panels
+
+        print("plot:", plot_panels(over_training_panels(rows), output.with_suffix(".png"),
+                                   log_y=("code moved (median, x code spread)",),
+                                   title=f"L-inf radius {_EPSILON.value}, {_LIMIT.value} test images"))
 
 
 if __name__ == "__main__":

@@ -69,8 +69,12 @@ def test_plots_write_pngs(tmp_path):
         ev.plot_similarity_histogram(np.ones(10), np.zeros(10), tmp_path / "s.png"),
         ev.plot_training_curves([(10, {"adv/digit/eps=0.1": 5.0}), (20, {"adv/digit/eps=0.1": 7.0})],
                                 tmp_path / "sub" / "t.png"),
+        ev.plot_panels({"accuracy": {"digit": [(20, 7.0), (10, 5.0)]}, "moved": {"pgd": [(10, 0.5), (20, 0.6)]}},
+                       tmp_path / "p.png", log_y=("moved",), title="over training"),
     ]
     assert all(_png(p) for p in paths)
+    with pytest.raises(ValueError, match="at least one line"):
+        ev.plot_panels({"accuracy": {}}, tmp_path / "empty.png")
     from tf_avae.evaluation.plots import adversarial_curves
 
     radii, accuracy = adversarial_curves(results)["digit"]

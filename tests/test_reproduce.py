@@ -657,6 +657,7 @@ def test_diagnose_robustness_follows_the_kept_checkpoints_through_training(smoke
          "--pgd_steps=2", "--checkpoints"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ckpt-000000005" in result.stderr and "corrupt" in result.stderr
+    assert output.with_suffix(".png").read_bytes().startswith(PNG_MAGIC)
     rows = json.loads(output.with_suffix(".json").read_text())["rows"]
     assert [(row["steps"], row["source"]) for row in rows] == [(10, "checkpoint"), (20, "checkpoint"), (20, "model")]
     # the curve's figures at each step, as the training callback recorded them

@@ -8,7 +8,8 @@ from tf_avae.evaluation.adapter import FEATURES, EncoderAdapter, as_encoder_adap
 from tf_avae.evaluation.callback import CollapseMonitor, RobustnessCallback
 from tf_avae.evaluation.consistency import encode_decode_chain, latent_consistency
 from tf_avae.evaluation.features import encode_features, map_batches
-from tf_avae.evaluation.plots import plot_chain, plot_robustness, plot_similarity_histogram, plot_training_curves
+from tf_avae.evaluation.plots import (plot_chain, plot_panels, plot_robustness, plot_similarity_histogram,
+                                     plot_training_curves)
 from tf_avae.evaluation.probe import LinearProbe, fit_linear_probe, make_logits_fn, probe_accuracy
 from tf_avae.evaluation.progress import Progress
 from tf_avae.evaluation.quality import (
@@ -55,6 +56,7 @@ __all__ = [
     "make_logits_fn",
     "map_batches",
     "plot_chain",
+    "plot_panels",
     "plot_robustness",
     "plot_similarity_histogram",
     "plot_training_curves",

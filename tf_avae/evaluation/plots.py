@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_robustness", "plot_chain", "plot_similarity_histogram", "plot_training_curves"]
+__all__ = ["plot_robustness", "plot_chain", "plot_similarity_histogram", "plot_training_curves", "plot_panels"]
 
 _ADV_KEY = re.compile(r"^adv/(?P<task>.+)/eps=(?P<radius>[0-9.eE+-]+)$")
 
@@ -117,4 +117,27 @@ def plot_training_curves(records: Sequence[tuple[int, Mapping[str, float]]], pat
     axes.set(xlabel="training step", ylabel="accuracy (%)", ylim=(-2, 102), title=title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def plot_panels(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], path: str | os.PathLike,
+                xlabel: str = "training step", log_y: Sequence[str] = (), title: str | None = None) -> str:
+    """Side-by-side panels of lines: ``{panel title (its y label): {line label: [(x, y), ...]}}``; panels named
+    in `log_y` get a logarithmic y axis. Lines with the same label share a colour across panels."""
+    if not panels or not all(panels.values()):
+        raise ValueError("panels must hold at least one panel, each with at least one line; got "
+                         f"{ {name: list(lines) for name, lines in dict(panels).items()} }.")
+    labels = list(dict.fromkeys(label for lines in panels.values() for label in lines))
+    figure = Figure(figsize=(5.2 * len(panels), 4), layout="constrained")
+    for index, (name, lines) in enumerate(panels.items()):
+        axes = figure.add_subplot(1, len(panels), index + 1)
+        for label, points in lines.items():
+            xs, ys = zip(*sorted(points))
+            axes.plot(xs, ys, marker=".", color=f"C{labels.index(label) % 10}",
+                      linestyle=("-", "--", ":", "-.")[labels.index(label) // 10 % 4], label=label)
+        axes.set(xlabel=xlabel, ylabel=name, yscale="log" if name in log_y else "linear")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
     return _save(figure, path)
