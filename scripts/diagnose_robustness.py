@@ -130,9 +130,8 @@ def over_training_panels(rows):
     rows = [row for row in rows if row.get("source") == "checkpoint"]
     several = len({row["workdir"] for row in rows}) > 1
 
-    def label(row, what):
-        run = pathlib.Path(row["workdir"]).name if several else ""
-        return ": ".join(part for part in (run, what) if part)
+    def label(row, what):  # several runs: one colour per run (evaluation.plot_panels)
+        return (pathlib.Path(row["workdir"]).name, what) if several else what
 
     accuracy, moved = {}, {}
     for row in rows:

@@ -71,6 +71,8 @@ def test_plots_write_pngs(tmp_path):
                                 tmp_path / "sub" / "t.png"),
         ev.plot_panels({"accuracy": {"digit": [(20, 7.0), (10, 5.0)]}, "moved": {"pgd": [(10, 0.5), (20, 0.6)]}},
                        tmp_path / "p.png", log_y=("moved",), title="over training"),
+        ev.plot_panels({"moved": {("avae", "pgd"): [(10, 0.5)], ("avae", "noise"): [(10, 0.1)],
+                                  ("vae", "pgd"): [(10, 0.9)]}}, tmp_path / "p2.png"),
     ]
     assert all(_png(p) for p in paths)
     with pytest.raises(ValueError, match="at least one line"):

@@ -120,21 +120,26 @@ def plot_training_curves(records: Sequence[tuple[int, Mapping[str, float]]], pat
     return _save(figure, path)
 
 
-def plot_panels(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], path: str | os.PathLike,
+def plot_panels(panels: Mapping[str, Mapping[Any, Sequence[tuple[float, float]]]], path: str | os.PathLike,
                 xlabel: str = "training step", log_y: Sequence[str] = (), title: str | None = None) -> str:
-    """Side-by-side panels of lines: ``{panel title (its y label): {line label: [(x, y), ...]}}``; panels named
-    in `log_y` get a logarithmic y axis. Lines with the same label share a colour across panels."""
+    """Side-by-side panels of lines: ``{panel title (its y label): {line: [(x, y), ...]}}``; panels named in `log_y`
+    get a logarithmic y axis. A line is a label (one colour per label across the panels) or a ``(group, label)``
+    pair (one colour per group, e.g. a run, and one line style per label within a panel)."""
     if not panels or not all(panels.values()):
         raise ValueError("panels must hold at least one panel, each with at least one line; got "
                          f"{ {name: list(lines) for name, lines in dict(panels).items()} }.")
-    labels = list(dict.fromkeys(label for lines in panels.values() for label in lines))
+    colours = list(dict.fromkeys(line[0] if isinstance(line, tuple) else line
+                                 for lines in panels.values() for line in lines))
     figure = Figure(figsize=(5.2 * len(panels), 4), layout="constrained")
     for index, (name, lines) in enumerate(panels.items()):
         axes = figure.add_subplot(1, len(panels), index + 1)
-        for label, points in lines.items():
+        styles = list(dict.fromkeys(line[1] for line in lines if isinstance(line, tuple)))
+        for line, points in lines.items():
             xs, ys = zip(*sorted(points))
-            axes.plot(xs, ys, marker=".", color=f"C{labels.index(label) % 10}",
-                      linestyle=("-", "--", ":", "-.")[labels.index(label) // 10 % 4], label=label)
+            group, label = line if isinstance(line, tuple) else (line, None)
+            style = ("-", "--", ":", "-.")[styles.index(label) % 4] if label is not None else "-"
+            axes.plot(xs, ys, marker=".", markersize=4, color=f"C{colours.index(group) % 10}", linestyle=style,
+                      label=group if label is None else f"{group}: {label}")
         axes.set(xlabel=xlabel, ylabel=name, yscale="log" if name in log_y else "linear")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
