@@ -396,11 +396,12 @@ def test_run_table_errors_name_the_problem():
 
 
 def test_every_training_key_but_the_budget_is_overridable_on_the_command_line():
+    # data / network / train placeholders (None by default) keep their types, so flags can set them
     from absl import flags
     from ml_collections import config_flags
 
-    def parse(*overrides):
-        argv = ["reproduce.py", "--config=configs/reproduce_color_mnist.py:smoke", *overrides]
+    def parse(*overrides, config="configs/reproduce_color_mnist.py:smoke"):
+        argv = ["reproduce.py", f"--config={config}", *overrides]
         values = flags.FlagValues()  # scripts/reproduce.py's flag, on argv
         config_flags.DEFINE_config_file("config", None, "experiment", flag_values=values, sys_argv=argv)
         values(argv)
@@ -417,6 +418,10 @@ def test_every_training_key_but_the_budget_is_overridable_on_the_command_line():
         assert run.train.num_steps == config.budget.num_steps  # the budget's, not the training default
     with pytest.raises(Exception, match="num_steps"):  # the budget owns it: --config.budget.num_steps
         parse("--config.base.train.num_steps=10")
+    config = parse("--config.base.data.limit=300", config="configs/reproduce_color_mnist.py")  # None by default
+    config.run_names = ("vae",)
+    assert train_lib.base_config().data.limit is None
+    assert reproduce_lib.build_run_configs(config, "/nonexistent")["vae"].data.limit == 300
 
 
 def test_a_missing_tfds_dataset_stops_the_cli_with_its_instructions(tmp_path):

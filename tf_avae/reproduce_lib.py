@@ -131,13 +131,9 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
     config.title = experiment
     config.budget = ml_collections.ConfigDict(
         {"num_steps": 5000, "batch_size": 64, "learning_rate": 1e-3, "steps_per_epoch": 500, "seed": 0})
-    config.base = ml_collections.ConfigDict({
-        "data": base.data.to_dict(),
-        "network": base.network.to_dict(),
-        # every training key but the budget's (typed placeholders kept), so `--config.base.train.<key>=...`
-        # reaches every run
-        "train": base.train,
-    })
+    # the training config's sections with their typed placeholders, so that `--config.base.<section>.<key>=...`
+    # reaches every run; the budget's keys are set from config.budget
+    config.base = ml_collections.ConfigDict({"data": base.data, "network": base.network, "train": base.train})
     for key in BUDGET_KEYS:
         del config.base.train[key]
     config.base.train.verbose = 2
