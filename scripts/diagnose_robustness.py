@@ -7,6 +7,7 @@ accuracy and local sensitivities of the run's eval.json. Writes JSON and a Markd
     python scripts/diagnose_robustness.py --workdirs=... --epsilon=0.2 --limit=1000
     python scripts/diagnose_robustness.py --workdirs=... --at=data,delusion,noisy
     python scripts/diagnose_robustness.py --workdirs=runs/r/avae --checkpoints --output=runs/r/avae_over_training
+    python scripts/diagnose_robustness.py --workdirs=... --regions=all,background,foreground
 
 An encoder made insensitive to noise only (small `displacement/noise`) but not to the worst case (large
 `displacement/pgd`) is the signature of training against random rather than adversarial perturbations.
@@ -15,6 +16,10 @@ An encoder made insensitive to noise only (small `displacement/noise`) but not t
 AVAE's delusions x~ ~ p(x|z), z ~ q(z|x) of the test images (`delusion`) and at the test images plus the
 observation noise (`noisy`, the noise-augmented VAE's input). Those lie off [0, 1], so there neither the attack nor
 the noise is clipped; every displacement is in units of the spread of the test images' codes.
+
+`--regions` also lets the attack (and the noise) touch only the test images' black background (pixels 0 in every
+channel) or only their foreground (`tf_avae.adversarial.region_mask`): where on the image the encoder is moved.
+Regions apply at the data; the other point sets are measured on all pixels.
 
 `--checkpoints` follows the same figures through training: one row per kept checkpoint (train with
 `train.checkpoint_every_steps` and a large `train.keep_checkpoints` to keep them), beside the training curve's
@@ -35,12 +40,15 @@ _LIMIT = flags.DEFINE_integer("limit", 500, "Test examples used.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the attack and the noise.")
 _AT = flags.DEFINE_list("at", ["data"], "Where to measure: any of data (the test images), delusion (the model's "
                         "x~ at them), noisy (them plus the observation noise).")
+_REGIONS = flags.DEFINE_list("regions", ["all"], "At the data: which pixels the attack may change, any of all, "
+                             "background (black in every channel), foreground (the others).")
 _CHECKPOINTS = flags.DEFINE_bool("checkpoints", False, "Also diagnose every kept checkpoint of each workdir "
                                   "(one row per step, oldest first; keep more with train.keep_checkpoints).")
 flags.mark_flags_as_required(["workdirs", "output"])
 
-EVAL_KEYS = ("adv/digit/eps=0.1", "adv/colour/eps=0.1", "sensitivity/random", "sensitivity/worst")
-CURVE_KEYS = ("adv/digit/eps=0.1", "adv/colour/eps=0.1")
+TASKS = ("digit", "colour")
+CURVE_KEYS = tuple(f"adv/{task}/eps=0.1" for task in TASKS)
+SENSITIVITY_KEYS = ("sensitivity/random", "sensitivity/worst")
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,17 +59,20 @@ def test_images(name, split, limit, seed):
     return data.load_arrays(name, split, limit=limit, seed=seed)[0]
 
 
-def _rows(model, images, spread, common, epsilon, pgd_steps, seed, at):
-    """One row per point set in `at` (see `displacement_points`)."""
+def _rows(model, images, spread, common, figures, epsilon, pgd_steps, seed, at, regions):
+    """One row per point set in `at` (see `displacement_points`), at the data one per region; `figures(region)`
+    gives the recorded accuracies that go beside it."""
     from tf_avae.evaluation import displacement_points, latent_displacement
 
     rows = []
     for points in at:
-        row = {**common, "points": points}
-        row.update(latent_displacement(model, displacement_points(model, images, points, seed=seed),
-                                       epsilon=epsilon, pgd_steps=pgd_steps, seed=seed,
-                                       bounds=(0.0, 1.0) if points == "data" else None, spread=spread))
-        rows.append(row)
+        x = displacement_points(model, images, points, seed=seed)
+        for region in regions if points == "data" else ["all"]:
+            row = {**common, **figures(region), "points": points, "region": region}
+            row.update(latent_displacement(model, x, epsilon=epsilon, pgd_steps=pgd_steps, seed=seed,
+                                           bounds=(0.0, 1.0) if points == "data" else None, spread=spread,
+                                           region=region))
+            rows.append(row)
     return rows
 
 
@@ -76,11 +87,13 @@ def _curve_figures(workdir):
             for step, record in json.loads(path.read_text())["records"]}
 
 
-def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",), checkpoints=False):
+def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",), checkpoints=False, regions=("all",)):
     """Rows of the trained model (model.keras) beside its eval figures; with `checkpoints`, first those of every
-    kept checkpoint (oldest first). Every row also carries the training curve's figures at its step, if any."""
+    kept checkpoint (oldest first). Every row also carries the training curve's figures at its step, if any.
+    A region's rows carry the accuracy under that region's attack (`scripts/evaluate.py --attack_regions`), if
+    eval.json has it, and no curve figures (the curve attacks every pixel)."""
     from tf_avae import train_lib
-    from tf_avae.evaluation import code_spread
+    from tf_avae.evaluation import code_spread, radius_key
 
     workdir = pathlib.Path(workdir)
     config = train_lib.load_config(workdir)
@@ -91,17 +104,22 @@ def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",), checkpoints
     if checkpoints:
         for step, model in train_lib.checkpoint_models(workdir):
             # the unit of each row: the spread of the test images' codes at that step
-            rows += _rows(model, images, code_spread(model, images),
-                          {**common, "steps": step, "source": "checkpoint", **curve.get(step, {})},
-                          epsilon, pgd_steps, seed, at)
+            rows += _rows(model, images, code_spread(model, images), {**common, "steps": step, "source": "checkpoint"},
+                          lambda region: curve.get(step, {}) if region == "all" else {},
+                          epsilon, pgd_steps, seed, at, regions)
     model = train_lib.load_model(workdir)
     steps = train_lib.trained_steps(workdir)
-    final = {**common, "steps": steps, "source": "model", **curve.get(steps, {})}
     evaluation = workdir / train_lib.EVAL_FILE
-    if evaluation.exists():
-        recorded = json.loads(evaluation.read_text())
-        final.update({key: recorded[key] for key in EVAL_KEYS if key in recorded})
-    return rows + _rows(model, images, code_spread(model, images), final, epsilon, pgd_steps, seed, at)
+    recorded = json.loads(evaluation.read_text()) if evaluation.exists() else {}
+
+    def figures(region):
+        found = {key: recorded[key] for key in SENSITIVITY_KEYS if key in recorded}
+        found.update({f"adv/{task}/eps=0.1": recorded[radius_key(task, 0.1, region)] for task in TASKS
+                      if radius_key(task, 0.1, region) in recorded})
+        return {**(curve.get(steps, {}) if region == "all" else {}), **found}
+
+    return rows + _rows(model, images, code_spread(model, images), {**common, "steps": steps, "source": "model"},
+                        figures, epsilon, pgd_steps, seed, at, regions)
 
 
 def markdown(rows, epsilon, pgd_steps, limit):
@@ -110,13 +128,14 @@ def markdown(rows, epsilon, pgd_steps, limit):
 
     lines = [f"L-inf radius {epsilon}, PGD {pgd_steps} steps maximising ||mu(x') - mu(x)||, {limit} test images; "
              "displacements are medians over examples, in units of the codes' RMS spread (at each row's step). "
-             "adv: the run's eval.json (the evaluation suite); curve: its training curve at that step "
+             "adv: the run's eval.json (the evaluation suite; a region's row: its attack on that region only, "
+             "scripts/evaluate.py --attack_regions); curve: its training curve at that step "
              "(robustness_curve.json, the curve's own probe and attack).", "",
-             "| run | steps | at | adv digit 0.1 | adv colour 0.1 | curve digit 0.1 | curve colour 0.1 | "
+             "| run | steps | at | region | adv digit 0.1 | adv colour 0.1 | curve digit 0.1 | curve colour 0.1 | "
              "moved by PGD | moved by noise | PGD / noise | sens. random | sens. worst |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['workdir']} | {row['steps']} | {row['points']} | {cell(row, 'adv/digit/eps=0.1', 1)} | "
+        lines.append(f"| {row['workdir']} | {row['steps']} | {row['points']} | {row.get('region', 'all')} | {cell(row, 'adv/digit/eps=0.1', 1)} | "
                      f"{cell(row, 'adv/colour/eps=0.1', 1)} | {cell(row, 'curve/adv/digit/eps=0.1', 1)} | "
                      f"{cell(row, 'curve/adv/colour/eps=0.1', 1)} | {cell(row, 'displacement/pgd', 3)} | "
                      f"{cell(row, 'displacement/noise', 3)} | {cell(row, 'displacement/ratio', 1)} | "
@@ -135,12 +154,13 @@ def over_training_panels(rows):
 
     accuracy, moved = {}, {}
     for row in rows:
-        if row["points"] == "data":
+        if row["points"] == "data" and row.get("region", "all") == "all":
             for key in CURVE_KEYS:
                 if f"curve/{key}" in row:
                     accuracy.setdefault(label(row, key.split("/")[1]), []).append((row["steps"], row[f"curve/{key}"]))
+        where = row["points"] if row.get("region", "all") == "all" else f"{row['points']} ({row['region']})"
         for kind in ("pgd", "noise"):
-            moved.setdefault(label(row, f"{kind} at {row['points']}"), []).append(
+            moved.setdefault(label(row, f"{kind} at {where}"), []).append(
                 (row["steps"], row[f"displacement/{kind}"]))
     return {name: lines for name, lines in (("adversarial accuracy at eps 0.1, training curve (%)", accuracy),
                                             ("code moved (median, x code spread)", moved)) if lines}
@@ -152,14 +172,17 @@ def main(argv):
     from tf_avae.evaluation import sensitivity
     from tf_avae.validation import check_choice
 
+    from tf_avae.adversarial import REGIONS
+
     at = [check_choice("--at", points, sensitivity.POINTS) for points in _AT.value]
+    regions = [check_choice("--regions", region, REGIONS) for region in _REGIONS.value]
     rows = [row for w in _WORKDIRS.value for row in diagnose(w, _EPSILON.value, _STEPS.value, _LIMIT.value,
-                                                             _SEED.value, at, _CHECKPOINTS.value)]
+                                                             _SEED.value, at, _CHECKPOINTS.value, regions)]
     text = markdown(rows, _EPSILON.value, _STEPS.value, _LIMIT.value)
     output = pathlib.Path(_OUTPUT.value)
     output.parent.mkdir(parents=True, exist_ok=True)
     settings = {"epsilon": _EPSILON.value, "pgd_steps": _STEPS.value, "limit": _LIMIT.value, "seed": _SEED.value,
-                "at": at, "checkpoints": _CHECKPOINTS.value}
+                "at": at, "regions": regions, "checkpoints": _CHECKPOINTS.value}
     output.with_suffix(".json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=1))
     output.with_suffix(".md").write_text(text)
     print(text)

@@ -4,6 +4,7 @@ consistency and augmentation similarity; writes eval.json, eval_notes.json and P
     python scripts/evaluate.py --workdir runs/avae_color_mnist
     python scripts/evaluate.py --workdir saved_models/avae_color_mnist/1 --limit 1000
     python scripts/evaluate.py --workdir runs/avae_color_mnist --radii=0,0.05,0.1,0.2 --pgd_steps=100
+    python scripts/evaluate.py --workdir runs/avae_color_mnist --attack_regions=background,foreground
 """
 
 import json
@@ -20,6 +21,8 @@ _STEPS = flags.DEFINE_integer("pgd_steps", 40, "PGD steps (random start).")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name (default: the one the model was trained on).")
 _FEATURE = flags.DEFINE_enum("feature", "auto", list(eval_lib.FEATURES), "Probe features (auto: backbone for ResNets).")
 _OUTPUT = flags.DEFINE_string("output_dir", None, "Where to write (default: the workdir; <savedmodel>-eval).")
+_REGIONS = flags.DEFINE_list("attack_regions", [], "Also attack only the background (pixels black in every channel) "
+                             "and/or the foreground (the other pixels): adv_<region>/<task>/eps=<r> in eval.json.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the attacks and samples.")
 _CLASSIFIER_DIR = flags.DEFINE_string("classifier_dir", None, "Cache of the classifier-FID network "
                                       "(default: ~/.cache/tf_avae/fid_classifiers).")
@@ -31,7 +34,12 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from tf_avae.data import data_dir
 
+    from tf_avae.adversarial import REGIONS
+
     classifier_dir = _CLASSIFIER_DIR.value or str(data_dir() / "fid_classifiers")
+    unknown = sorted(set(_REGIONS.value) - set(REGIONS))
+    if unknown:
+        raise app.UsageError(f"--attack_regions must be among {list(REGIONS)}; got {unknown}")
     try:
         radii = tuple(float(r) for r in _RADII.value)
     except ValueError:
@@ -39,7 +47,7 @@ def main(argv):
     results = eval_lib.evaluate_path(
         _WORKDIR.value, dataset=_DATASET.value, output_dir=_OUTPUT.value, feature=_FEATURE.value,
         limit=_LIMIT.value, probe_train_limit=_PROBE_LIMIT.value, radii=radii, pgd_steps=_STEPS.value,
-        seed=_SEED.value, classifier_dir=classifier_dir,
+        seed=_SEED.value, classifier_dir=classifier_dir, attack_regions=tuple(_REGIONS.value),
     )
     print(json.dumps({k: round(v, 4) for k, v in results.items() if not k.startswith("time/")}, indent=1))
 

@@ -17,6 +17,7 @@ from tf_avae.adversarial import (
     encoding_distance_objective,
     make_adversarial_correctness_fn,
     pgd_attack,
+    region_mask,
 )
 
 NORMS = ["inf", 2]
@@ -570,3 +571,95 @@ def test_bad_evaluation_arguments_raise(override, name, error):
     with pytest.raises(error, match=rf"\b{name}\b"):
         adversarial_accuracy(logits_fn, **kwargs)
     assert not calls
+
+
+# ------------------------------------------------------------------------------------------------
+# Regions: an attack that may change only some pixels
+# ------------------------------------------------------------------------------------------------
+
+
+def _random_mask(seed, shape):
+    return (np.random.default_rng(seed).uniform(size=shape) < 0.4).astype(np.float32)
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_masked_linf_reaches_closed_form_worst_case_of_linear_score(random_start):
+    w = np.random.default_rng(11).normal(size=64).astype(np.float32)
+    x = _interior_inputs(12)
+    mask = _random_mask(13, x.shape)
+    score = lambda v: tf.linalg.matvec(v, w)
+    eps = 0.1
+    x_adv = pgd_attack(score, x, epsilon=eps, step_size=2.5 * eps / 10, num_steps=10, random_start=random_start,
+                       mask=mask).numpy()
+    # the worst case inside the masked box: x + eps sign(w) where the mask allows it, x elsewhere
+    np.testing.assert_allclose(x_adv, x + eps * np.sign(w) * mask, atol=1e-6)
+    np.testing.assert_allclose(score(x_adv).numpy(), x @ w + eps * (np.abs(w) * mask).sum(axis=1), rtol=1e-5)
+
+
+def test_masked_l2_reaches_closed_form_worst_case_of_linear_score():
+    w = np.random.default_rng(14).normal(size=64).astype(np.float32)
+    x = _interior_inputs(15)
+    mask = _random_mask(16, x.shape)
+    eps = 0.5
+    x_adv = pgd_attack(lambda v: tf.linalg.matvec(v, w), x, epsilon=eps, step_size=eps, num_steps=20, norm=2,
+                       random_start=True, mask=mask).numpy()
+    allowed = w * mask  # per example: the best direction is w restricted to the allowed coordinates
+    expected = x + eps * allowed / np.linalg.norm(allowed, axis=1, keepdims=True)
+    np.testing.assert_allclose(x_adv, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_mask_of_ones_is_the_unmasked_attack_and_zeros_change_nothing(norm):
+    model = _small_convnet()
+    x = _images_with_saturated_pixels(17)
+    objective = classifier_cross_entropy_objective(model, np.arange(16) % 5)
+    kwargs = dict(epsilon=0.1 if norm == "inf" else 1.0, step_size=0.05, num_steps=5, norm=norm, seed=(3, 1))
+    plain = pgd_attack(objective, x, **kwargs).numpy()
+    np.testing.assert_array_equal(pgd_attack(objective, x, mask=np.ones_like(x), **kwargs).numpy(), plain)
+    np.testing.assert_array_equal(pgd_attack(objective, x, mask=np.zeros((16, 8, 8, 1), bool), **kwargs).numpy(), x)
+
+
+def test_region_mask_matches_numpy():
+    x = _images_with_saturated_pixels(18)
+    x[:, :3] = 0.0  # whole black rows: background in every channel
+    x[:, 5, :, 1] = 0.0  # black in one channel only: still foreground
+    black = np.all(x == 0, axis=-1, keepdims=True).astype(np.float32)
+    assert 0 < black.mean() < 1
+    assert region_mask(x, "all") is None
+    np.testing.assert_array_equal(region_mask(x, "background").numpy(), black)
+    np.testing.assert_array_equal(region_mask(x, "foreground").numpy(), 1 - black)
+
+
+@pytest.mark.parametrize("region", ["background", "foreground"])
+def test_region_attack_changes_only_its_region_and_equals_a_numpy_masked_attack(digits_model, region):
+    """The evaluation's region (from region_mask, in the graph) against the mask computed here in numpy."""
+    model, x, y, _ = digits_model
+    x, y = x[:64], y[:64]
+    black = np.all(x == 0, axis=-1, keepdims=True)
+    mask = (black if region == "background" else ~black).astype(np.float32)
+    kwargs = dict(epsilon=0.2, step_size=0.05, num_steps=10, seed=(0, 0))
+    x_adv = pgd_attack(classifier_cross_entropy_objective(model, y), x, mask=mask, **kwargs).numpy()
+    np.testing.assert_array_equal(x_adv[np.broadcast_to(mask, x.shape) == 0], x[np.broadcast_to(mask, x.shape) == 0])
+    assert np.abs(x_adv - x).max() > 0.1  # it did move the region
+    expected = np.argmax(model(x_adv).numpy(), axis=1) == y
+    expected &= np.argmax(model(x).numpy(), axis=1) == y
+    fn = make_adversarial_correctness_fn(model, epsilon=0.2, num_steps=10, step_size=0.05, region=region)
+    np.testing.assert_array_equal(fn(tf.constant(x), tf.constant(y), tf.constant([0, 0], tf.int64)).numpy(), expected)
+
+
+@pytest.mark.parametrize(
+    "mask, match",
+    [(np.full((2, 4), 0.5, np.float32), "0/1"), (np.ones((3, 4), np.float32), "broadcast"),
+     (np.ones((2, 4, 1), np.float32), "broadcast")],
+)
+def test_bad_mask_raises(mask, match):
+    with pytest.raises(ValueError, match=match):
+        pgd_attack(lambda v: tf.reduce_sum(v, axis=1), np.full((2, 4), 0.5, np.float32), epsilon=0.1, step_size=0.01,
+                   num_steps=2, mask=mask)
+
+
+def test_bad_region_raises():
+    with pytest.raises(ValueError, match="region"):
+        make_adversarial_correctness_fn(lambda v: v, epsilon=0.1, region="digit")
+    with pytest.raises(ValueError, match="region"):
+        region_mask(np.zeros((2, 4), np.float32), "background")  # not images

@@ -35,10 +35,11 @@ def _evaluate(target, *extra):
 
 @pytest.mark.slow
 def test_evaluate_cli_writes_eval_json_with_every_key_family_and_plots(trained_workdir, tmp_path):
-    _evaluate(trained_workdir, "--classifier_dir", str(tmp_path / "fid"))
+    _evaluate(trained_workdir, "--classifier_dir", str(tmp_path / "fid"), "--attack_regions=foreground")
     results = json.loads((trained_workdir / "eval.json").read_text())
-    for key in FAMILIES:
+    for key in FAMILIES + ("adv_foreground/digit/eps=0.1", "adv_foreground/colour/eps=0.2"):
         assert key in results, key
+    assert results["adv_foreground/digit/eps=0"] == results["probe/digit"]
     assert all(isinstance(v, float) for v in results.values())
     assert results["adv/digit/eps=0"] == results["probe/digit"]
     assert results["adv/digit/eps=0.2"] <= results["adv/digit/eps=0.1"] <= results["adv/digit/eps=0"]
@@ -50,6 +51,13 @@ def test_evaluate_cli_writes_eval_json_with_every_key_family_and_plots(trained_w
     exported = export.export_workdir(trained_workdir, export_dir=tmp_path / "saved_models")
     card = export.read_card(exported)
     assert card["evaluation"] == results
+
+
+def test_evaluate_cli_names_the_attack_regions_it_knows():
+    result = subprocess.run([sys.executable, "scripts/evaluate.py", "--workdir=nowhere", "--attack_regions=digit"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "--attack_regions must be among ['all', 'background', 'foreground']; got ['digit']" in result.stderr
 
 
 @pytest.mark.slow

@@ -208,6 +208,23 @@ def test_constant_encoder_is_perfectly_robust_and_at_chance():
         assert low <= clean <= high
 
 
+def test_an_attack_on_one_region_is_keyed_by_it_and_moves_only_that_region(vae, probes, data):
+    # Black images are all background: attacking their foreground can change nothing, attacking their background
+    # is the whole attack. Labels are the clean predictions, so every example starts correct.
+    black = np.zeros((64, 28, 28, 3), np.float32)
+    features = ev.encode_features(vae, black)
+    labels = {task: probe(features).numpy().argmax(axis=-1) for task, probe in probes.items()}
+    kwargs = dict(radii=(0.0, 0.5), pgd_steps=5, seed=3)
+    everywhere = ev.robust_accuracy(vae, probes, black, labels, **kwargs)
+    background = ev.robust_accuracy(vae, probes, black, labels, region="background", **kwargs)
+    foreground = ev.robust_accuracy(vae, probes, black, labels, region="foreground", **kwargs)
+    assert background == {key.replace("adv/", "adv_background/"): value for key, value in everywhere.items()}
+    assert foreground == {key.replace("adv/", "adv_foreground/"): 100.0 for key in everywhere}
+    assert everywhere["adv/digit/eps=0.5"] < 100.0  # the attack does break them where it may act
+    with pytest.raises(ValueError, match="region"):
+        ev.robust_accuracy(vae, probes, black, labels, region="digit")
+
+
 def test_robust_accuracy_rejects_bad_radii_and_unknown_tasks(vae, probes, data):
     _, (test_x, test_y) = data
     with pytest.raises(ValueError, match=r"radii\[1\]"):

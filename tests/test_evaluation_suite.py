@@ -169,10 +169,11 @@ def test_evaluate_model_on_a_loaded_savedmodel(layout, model_and_reference, arra
 
 def test_evaluate_model_on_an_encoder_without_decoder(arrays):
     encoder_only = ev.evaluate_model(constant_encoder_adapter(), "toy", arrays=arrays, radii=(0.0, 0.1),
-                                     augmentation=lambda x: x, **SMALL)
+                                     augmentation=lambda x: x, attack_regions=("background",), **SMALL)
     assert not any(key.startswith(("mse", "fid", "consistency/")) for key in encoder_only)
     assert any("no decoder" in note for note in encoder_only["notes"])
     assert encoder_only["adv/colour/eps=0.1"] == encoder_only["adv/colour/eps=0"]  # constant encoder: robust
+    assert encoder_only["adv_background/colour/eps=0.1"] == encoder_only["adv/colour/eps=0"]  # wherever attacked
     assert encoder_only["similarity/same_mean"] == pytest.approx(1.0)
 
 
@@ -186,3 +187,5 @@ def test_evaluate_model_rejects_bad_arguments(arrays):
         ev.evaluate_model(constant_encoder_adapter(), "toy", arrays=arrays, feature="backbone", progress=False)
     with pytest.raises(ValueError, match="pgd_steps"):
         ev.evaluate_model(model, "color_mnist", arrays=arrays, pgd_steps=0, progress=False)
+    with pytest.raises(ValueError, match="attack_regions"):
+        ev.evaluate_model(model, "color_mnist", arrays=arrays, attack_regions=("digit",), progress=False)

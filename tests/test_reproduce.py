@@ -622,7 +622,7 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.with_suffix(".json").read_text())
     assert report["settings"] == {"epsilon": 0.1, "pgd_steps": 2, "limit": 16, "seed": 0, "at": ["data", "delusion"],
-                                  "checkpoints": False}
+                                  "regions": ["all"], "checkpoints": False}
     assert "| moved by PGD |" in output.with_suffix(".md").read_text()
     images, _ = data.load_arrays("color_mnist", "test", limit=16, seed=0)
     assert [(row["workdir"], row["points"]) for row in report["rows"]] == [
@@ -640,6 +640,42 @@ def test_diagnose_robustness_reports_the_displacements_of_the_reloaded_models_be
         recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
         assert at_data["adv/digit/eps=0.1"] == at_delusion["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
         assert at_data["steps"] == 20
+
+
+def test_diagnose_robustness_attacks_each_region_beside_that_regions_recorded_accuracy(smoke_run, tmp_path):
+    import shutil
+
+    workdir, _ = smoke_run
+    run = tmp_path / "avae"
+    shutil.copytree(workdir / "avae", run)
+    recorded = json.loads((run / train_lib.EVAL_FILE).read_text())
+    recorded["adv_background/digit/eps=0.1"] = 12.5  # as scripts/evaluate.py --attack_regions=background writes it
+    (run / train_lib.EVAL_FILE).write_text(json.dumps(recorded))
+    output = tmp_path / "regions"
+    result = subprocess.run(
+        [sys.executable, "scripts/diagnose_robustness.py", f"--workdirs={run}", f"--output={output}", "--limit=16",
+         "--pgd_steps=2", "--at=data,delusion", "--regions=all,background,foreground"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(output.with_suffix(".json").read_text())["rows"]
+    assert [(row["points"], row["region"]) for row in rows] == [
+        ("data", "all"), ("data", "background"), ("data", "foreground"), ("delusion", "all")]
+    images, _ = data.load_arrays("color_mnist", "test", limit=16, seed=0)
+    model = train_lib.load_model(run)
+    spread = evaluation.code_spread(model, images)
+    for row in rows[:3]:
+        expected = evaluation.latent_displacement(model, images, epsilon=0.1, pgd_steps=2, spread=spread,
+                                                  region=row["region"])
+        for key in expected:
+            assert row[key] == pytest.approx(expected[key], rel=1e-4), (row["region"], key)
+    assert rows[1]["displacement/pgd"] != pytest.approx(rows[2]["displacement/pgd"], rel=1e-3)
+    # beside each region its own attack's accuracy, when eval.json has it; the all-pixel curve only beside "all"
+    assert rows[0]["adv/digit/eps=0.1"] == recorded["adv/digit/eps=0.1"]
+    assert rows[1]["adv/digit/eps=0.1"] == 12.5 and "adv/colour/eps=0.1" not in rows[1]
+    assert "adv/digit/eps=0.1" not in rows[2]
+    assert "curve/adv/digit/eps=0.1" in rows[0] and not any(key.startswith("curve/") for key in rows[1])
+    assert rows[0]["sensitivity/worst"] == rows[1]["sensitivity/worst"] == recorded["sensitivity/worst"]
+    assert "| data | background | 12.5 |" in output.with_suffix(".md").read_text()
 
 
 def test_diagnose_robustness_follows_the_kept_checkpoints_through_training(smoke_run, tmp_path):

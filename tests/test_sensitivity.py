@@ -82,6 +82,32 @@ def test_latent_displacement_inside_the_pixel_box_and_without_it_match_the_close
     np.testing.assert_allclose(free["displacement/noise"], np.median(np.abs(u @ weights)) / 2.0, rtol=0.15)
 
 
+def test_latent_displacement_of_one_region_matches_the_closed_forms():
+    # Left half black in every channel (the background), right half inside (0, 1) (the foreground). With a 1-D
+    # linear code the worst move of the background is eps * max(sum w+, sum |w-|) over its pixels (it can only
+    # brighten), that of the foreground eps * sum |w| over its pixels; uniform noise stays in its region too.
+    rng = np.random.default_rng(4)
+    weights = rng.normal(size=(4, 4, 3)) + 0.3
+    images = np.concatenate([np.zeros((400, 4, 2, 3)), 0.3 + 0.4 * rng.random((400, 4, 2, 3))], axis=2)
+    images = images.astype(np.float32)
+    encoder, eps = _linear_encoder(weights.reshape(-1, 1)), 0.1
+    background, foreground = weights[:, :2], weights[:, 2:]
+    result = {region: latent_displacement(encoder, images, epsilon=eps, pgd_steps=20, spread=2.0, region=region)
+              for region in ("background", "foreground")}
+    worst_background = eps * max(background[background > 0].sum(), -background[background < 0].sum())
+    np.testing.assert_allclose(result["background"]["displacement/pgd"], worst_background / 2.0, rtol=1e-3)
+    np.testing.assert_allclose(result["foreground"]["displacement/pgd"], eps * np.abs(foreground).sum() / 2.0,
+                               rtol=1e-3)
+    u = rng.uniform(-eps, eps, size=(20000, 4, 2, 3))
+    np.testing.assert_allclose(result["background"]["displacement/noise"],
+                               np.median(np.abs(np.einsum("nhwc,hwc->n", np.maximum(u, 0), background))) / 2.0,
+                               rtol=0.15)
+    np.testing.assert_allclose(result["foreground"]["displacement/noise"],
+                               np.median(np.abs(np.einsum("nhwc,hwc->n", u, foreground))) / 2.0, rtol=0.15)
+    with pytest.raises(ValueError, match="region"):
+        latent_displacement(encoder, images, region="digit")
+
+
 def test_latent_displacement_refuses_bad_bounds_and_images_off_them():
     encoder = _linear_encoder(np.ones((12, 1)))
     with pytest.raises(ValueError, match="bounds"):

@@ -31,6 +31,10 @@ Decisions
   goes to 0) and reduces to the squared distance between the means when the variances agree. The
   reference encoding is a constant (``stop_gradient``). Its gradient is exactly zero at the reference
   input, so use ``random_start=True`` with it (a start at ``x`` itself never moves).
+* **Regions.** ``mask`` (1 where the attack may change the input, 0 where it may not) narrows the ball to the
+  chosen coordinates; :func:`region_mask` builds the two masks of an image batch the diagnosis uses: the
+  pixels black in every channel (``"background"``) and the others (``"foreground"``). They tell *where* an
+  encoder is vulnerable: on colorMNIST the plain AVAE's weakness lies in its images' black background.
 * **Evaluation** counts an example as robust when it is classified correctly clean *and* the final PGD
   iterate is still classified correctly (as ART's ``ProjectedGradientDescent`` with one random start).
 """
@@ -54,10 +58,13 @@ __all__ = [
     "adversarial_correctness",
     "adversarial_accuracy",
     "default_step_size",
+    "region_mask",
+    "REGIONS",
 ]
 
 _NORM_CHOICES = ("inf", 2)
 _TINY = 1e-12
+REGIONS = ("all", "background", "foreground")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -162,6 +169,45 @@ def _per_example_l2(t: tf.Tensor) -> tf.Tensor:
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=axes, keepdims=True))
 
 
+def region_mask(x: Any, region: str = "all") -> tf.Tensor | None:
+    """The ``mask`` of :func:`pgd_attack` that lets an attack touch one region of images ``x`` ``[B, H, W, C]``.
+
+    ``"all"``: ``None`` (every pixel); ``"background"``: the pixel locations that are exactly 0 in every channel
+    (the black background of MNIST-like images); ``"foreground"``: all other locations. Returns a float
+    ``[B, H, W, 1]`` 0/1 tensor (it broadcasts over the channels), or ``None``.
+    """
+    region = check_choice("region", region, REGIONS)
+    if region == "all":
+        return None
+    x = _as_input("x", x)
+    if x.shape.rank is not None and x.shape.rank < 3:
+        raise ValueError(f"region={region!r} needs images [batch, height, width, channels]; got x of shape {x.shape}.")
+    black = tf.reduce_all(tf.equal(x, tf.zeros([], x.dtype)), axis=-1, keepdims=True)
+    return tf.cast(black if region == "background" else tf.logical_not(black), x.dtype)
+
+
+def _as_mask(mask: Any, x: tf.Tensor) -> tf.Tensor | None:
+    """``mask`` as a tensor of ``x``'s dtype that broadcasts to ``x``; 0/1 values are checked when known here."""
+    if mask is None:
+        return None
+    if not isinstance(mask, (tf.Tensor, tf.Variable)):
+        array = np.asarray(mask)
+        if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)) or not np.all((array == 0) | (array == 1)):
+            raise ValueError("mask must hold 0/1 (or bool) values, 1 where the attack may change x; got values "
+                             f"{np.unique(array)[:5]!r}.")
+        mask = array.astype(np.float32)
+    mask = tf.cast(tf.convert_to_tensor(mask), x.dtype)
+    if mask.shape.rank is not None and x.shape.rank is not None:
+        try:
+            tf.broadcast_static_shape(mask.shape, x.shape)
+            compatible = mask.shape.rank <= x.shape.rank
+        except ValueError:
+            compatible = False
+        if not compatible:
+            raise ValueError(f"mask of shape {mask.shape} must broadcast to x's shape {x.shape}.")
+    return mask
+
+
 def pgd_attack(
     objective_fn: Callable[[tf.Tensor], tf.Tensor],
     x: Any,
@@ -174,6 +220,7 @@ def pgd_attack(
     seed: Any = (0, 0),
     clip_min: float | None = 0.0,
     clip_max: float | None = 1.0,
+    mask: Any = None,
 ) -> tf.Tensor:
     """Finds ``x_adv`` within ``epsilon`` of ``x`` (in the chosen norm) that maximises ``objective_fn``.
 
@@ -190,10 +237,12 @@ def pgd_attack(
       seed: stateless seed for the random start: an int, a pair, or an int tensor of shape [2]
         (in a ``train_step``, derive it from the step counter).
       clip_min, clip_max: valid input range (``None`` for unbounded on that side).
+      mask: ``None`` (every coordinate) or 0/1 values broadcastable to ``x``: the coordinates the attack
+        may change (e.g. :func:`region_mask`); the others keep ``x``'s values.
 
     Returns:
       ``x_adv`` with the dtype and shape of ``x``, under ``tf.stop_gradient``; always within the ball
-      and the input range (provided ``x`` is in the range).
+      and the input range (provided ``x`` is in the range), and equal to ``x`` where ``mask`` is 0.
     """
     epsilon, step_size, num_steps, norm, clip_min, clip_max = _check_attack_args(
         epsilon, step_size, num_steps, norm, clip_min, clip_max
@@ -206,6 +255,7 @@ def pgd_attack(
         return x
     if x.shape.rank is None:
         raise ValueError("x must have a known rank; got a tensor of unknown rank.")
+    mask = _as_mask(mask, x)
 
     dtype = x.dtype
     eps = tf.constant(epsilon, dtype)
@@ -223,9 +273,10 @@ def pgd_attack(
         # coordinate towards x, so the result stays in the ball (for L-inf this is the exact projection
         # onto the intersection; for L2 it is the usual PGD approximation, as in ART and cleverhans).
         if norm == "inf":
-            candidate = tf.clip_by_value(candidate, x - eps, x + eps)
+            radius = eps if mask is None else eps * mask
+            candidate = tf.clip_by_value(candidate, x - radius, x + radius)
         else:
-            delta = candidate - x
+            delta = candidate - x if mask is None else (candidate - x) * mask
             scale = tf.minimum(1.0, eps / tf.maximum(_per_example_l2(delta), _TINY))
             candidate = x + delta * scale
         return clip_to_range(candidate)
@@ -236,6 +287,8 @@ def pgd_attack(
             objective = objective_fn(x_adv)
         grad = tape.gradient(objective, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         grad = tf.stop_gradient(tf.where(tf.math.is_nan(grad), tf.zeros_like(grad), grad))
+        if mask is not None:
+            grad = grad * mask  # an L2 step spends its length on the coordinates it may change
         if norm == "inf":
             direction = tf.sign(grad)
         else:
@@ -350,12 +403,13 @@ def make_adversarial_correctness_fn(
     clip_min: float | None = 0.0,
     clip_max: float | None = 1.0,
     jit_compile: bool = False,
+    region: str = "all",
 ) -> tf.types.experimental.GenericFunction:
     """The compiled evaluation step: ``fn(x [B,...], labels [B] int64, seed [2] int64) -> bool [B]``.
 
     An example is ``True`` when ``logits_fn`` classifies it correctly clean *and* after the PGD attack
     (cross-entropy objective). Arguments as in :func:`pgd_attack`; ``step_size`` defaults to
-    ``2.5 * epsilon / num_steps``. Trace it once with ``fn.get_concrete_function(...)`` and a
+    ``2.5 * epsilon / num_steps``; ``region`` limits the attack to part of each image (:func:`region_mask`). Trace it once with ``fn.get_concrete_function(...)`` and a
     ``None`` batch dimension to serve every batch size with one graph.
     """
     if not callable(logits_fn):
@@ -369,6 +423,7 @@ def make_adversarial_correctness_fn(
     )
     if not isinstance(random_start, (bool, np.bool_)):
         raise TypeError(f"random_start must be a bool; got {random_start!r}.")
+    region = check_choice("region", region, REGIONS)
 
     def correctness(x, labels, seed):
         labels = tf.cast(labels, tf.int64)
@@ -386,6 +441,7 @@ def make_adversarial_correctness_fn(
             seed=seed,
             clip_min=clip_min,
             clip_max=clip_max,
+            mask=region_mask(x, region),
         )
         adversarial_correct = tf.equal(tf.argmax(logits_fn(x_adv), axis=-1), labels)
         return tf.logical_and(clean_correct, adversarial_correct)
@@ -408,6 +464,7 @@ def adversarial_correctness(
     clip_min: float | None = 0.0,
     clip_max: float | None = 1.0,
     jit_compile: bool = False,
+    region: str = "all",
 ) -> np.ndarray:
     """Per-example robustness ``bool [N]``: correct clean and still correct after PGD.
 
@@ -428,6 +485,7 @@ def adversarial_correctness(
         clip_min=clip_min,
         clip_max=clip_max,
         jit_compile=jit_compile,
+        region=region,
     )
     x, labels = _check_dataset(x, labels, clip_min, clip_max)
     if x.shape[0] == 0:
@@ -460,6 +518,7 @@ def adversarial_accuracy(
     clip_min: float | None = 0.0,
     clip_max: float | None = 1.0,
     jit_compile: bool = False,
+    region: str = "all",
 ) -> float:
     """Fraction in [0, 1] of examples classified correctly clean and after the PGD attack.
 
@@ -479,6 +538,7 @@ def adversarial_accuracy(
         clip_min=clip_min,
         clip_max=clip_max,
         jit_compile=jit_compile,
+        region=region,
     )
     if correct.size == 0:
         raise ValueError("x must contain at least one example to compute an accuracy; got 0.")

@@ -30,20 +30,21 @@ from typing import Any, Mapping
 import numpy as np
 import tensorflow as tf
 
-from tf_avae.adversarial import make_adversarial_correctness_fn
+from tf_avae.adversarial import REGIONS, make_adversarial_correctness_fn
 from tf_avae.evaluation.adapter import as_encoder_adapter
 from tf_avae.evaluation.probe import LinearProbe, make_logits_fn
 from tf_avae.evaluation.progress import Progress
-from tf_avae.validation import check_image_array, check_non_negative, check_positive, check_positive_int
+from tf_avae.validation import check_choice, check_image_array, check_non_negative, check_positive, check_positive_int
 
 __all__ = ["RobustnessEvaluator", "robust_accuracy", "radius_key", "check_radii"]
 
 DEFAULT_RADII = (0.0, 0.1, 0.2)
 
 
-def radius_key(task: str, radius: float) -> str:
-    """``adv/<task>/eps=<radius>`` with the radius printed in its shortest form (0, 0.1, 0.05)."""
-    return f"adv/{task}/eps={float(radius):g}"
+def radius_key(task: str, radius: float, region: str = "all") -> str:
+    """``adv/<task>/eps=<radius>`` with the radius printed in its shortest form (0, 0.1, 0.05); an attack
+    limited to one region of the images (:func:`tf_avae.adversarial.region_mask`) is ``adv_<region>/...``."""
+    return f"{'adv' if region == 'all' else f'adv_{region}'}/{task}/eps={float(radius):g}"
 
 
 def check_radii(radii: Any) -> tuple[float, ...]:
@@ -83,6 +84,9 @@ class RobustnessEvaluator:
       batch_size: examples per attacked batch.
       cascade: attack at radius r only the survivors of the previous radius (module doc).
       jit_compile: XLA-compile the attack (slower for ConvNets on CPU; measure before enabling).
+      region: the pixels the attack may change: ``"all"``, or ``"background"`` / ``"foreground"`` (the pixels
+        black in every channel / the others, :func:`tf_avae.adversarial.region_mask`); results are keyed
+        ``adv_<region>/...`` then.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class RobustnessEvaluator:
         batch_size: int = 512,
         cascade: bool = True,
         jit_compile: bool = False,
+        region: str = "all",
     ):
         self.adapter = as_encoder_adapter(model)
         self.feature = self.adapter.check_feature(feature)
@@ -108,6 +113,7 @@ class RobustnessEvaluator:
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.cascade = bool(cascade)
         self.jit_compile = bool(jit_compile)
+        self.region = check_choice("region", region, REGIONS)
         self.probes = dict(probes)
         self._functions: dict[tuple[str, float], Any] = {}
 
@@ -120,6 +126,7 @@ class RobustnessEvaluator:
                 num_steps=self.pgd_steps,
                 step_size=self.step_size,
                 jit_compile=self.jit_compile,
+                region=self.region,
             )
             self._functions[key] = fn.get_concrete_function(
                 tf.TensorSpec([None, *image_shape], tf.float32),
@@ -176,7 +183,7 @@ class RobustnessEvaluator:
         """``{"adv/<task>/eps=<r>": percent}`` for every task of ``labels`` and every radius."""
         per_example = self.per_example(images, labels, seed=seed, progress=progress)
         return {
-            radius_key(task, radius): float(100.0 * np.mean(robust))
+            radius_key(task, radius, self.region): float(100.0 * np.mean(robust))
             for task, by_radius in per_example.items()
             for radius, robust in by_radius.items()
         }
@@ -197,6 +204,7 @@ def robust_accuracy(
     jit_compile: bool = False,
     seed: int = 0,
     progress: Progress | bool | None = None,
+    region: str = "all",
 ) -> dict[str, float]:
     """Adversarial accuracy in percent, ``{"adv/<task>/eps=<r>": float}``; see :class:`RobustnessEvaluator`.
 
@@ -207,6 +215,6 @@ def robust_accuracy(
         progress = Progress(progress)
     evaluator = RobustnessEvaluator(
         model, probes, radii=radii, pgd_steps=pgd_steps, step_size=step_size, feature=feature,
-        batch_size=batch_size, cascade=cascade, jit_compile=jit_compile,
+        batch_size=batch_size, cascade=cascade, jit_compile=jit_compile, region=region,
     )
     return evaluator(images, labels, seed=seed, progress=progress)

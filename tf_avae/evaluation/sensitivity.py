@@ -141,7 +141,7 @@ def displacement_points(model: Any, images: Any, points: str = "data", *, seed: 
 
 def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_steps: int = 20, seed: int = 0,
                         batch_size: int = 256, bounds: tuple[float, float] | None = (0.0, 1.0),
-                        spread: float | None = None) -> dict[str, float]:
+                        spread: float | None = None, region: str = "all") -> dict[str, float]:
     """How far an L-inf perturbation of radius `epsilon` moves the code mu(x), in units of the codes' spread.
 
     The finite-radius counterpart of :func:`encoder_sensitivity`: PGD (the package's one attack, random start,
@@ -150,7 +150,9 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
     stay inside `bounds` (the valid pixel range, [0, 1]: the attack is projected and the noisy image clipped);
     ``bounds=None`` leaves them unclipped, for points off the image range (:func:`displacement_points`).
     ``spread`` is the unit: by default the root-mean-square distance of the codes of `images` to their mean
-    (pass the data's to compare point sets). Returns the medians over examples of the two displacements
+    (pass the data's to compare point sets). ``region`` limits the attack and the noise to the pixels black in
+    every channel (``"background"``) or to the others (``"foreground"``, :func:`tf_avae.adversarial.region_mask`;
+    meant for images in [0, 1]). Returns the medians over examples of the two displacements
     divided by the spread (``displacement/pgd``, ``displacement/noise``), their ratio, and the spread.
     """
     adapter = as_encoder_adapter(model)
@@ -163,6 +165,7 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
     pgd_steps = check_positive_int("pgd_steps", pgd_steps)
     if spread is not None:
         spread = check_positive("spread", spread)
+    region = check_choice("region", region, adversarial.REGIONS)
     step_size = adversarial.default_step_size(epsilon, pgd_steps)
     clip_min, clip_max = (None, None) if bounds is None else bounds
 
@@ -170,13 +173,15 @@ def latent_displacement(model: Any, images: Any, *, epsilon: float = 0.1, pgd_st
     def batch_displacement(x, batch_seed):
         attack_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(batch_seed, num=2))
         reference = tf.stop_gradient(adapter.mean(x))
+        mask = adversarial.region_mask(x, region)
 
         def objective(candidate):
             return tf.reduce_sum(tf.square(adapter.mean(candidate) - reference), axis=-1)
 
         attacked = adversarial.pgd_attack(objective, x, epsilon=epsilon, step_size=step_size, num_steps=pgd_steps,
-                                          seed=attack_seed, clip_min=clip_min, clip_max=clip_max)
-        noisy = x + rng.stateless_uniform(tf.shape(x), noise_seed, minval=-epsilon, maxval=epsilon)
+                                          seed=attack_seed, clip_min=clip_min, clip_max=clip_max, mask=mask)
+        noise = rng.stateless_uniform(tf.shape(x), noise_seed, minval=-epsilon, maxval=epsilon)
+        noisy = x + (noise if mask is None else noise * mask)
         if bounds is not None:
             noisy = tf.clip_by_value(noisy, clip_min, clip_max)
         return reference, _norms(adapter.mean(attacked) - reference), _norms(adapter.mean(noisy) - reference)

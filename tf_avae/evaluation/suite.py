@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from tf_avae.adversarial import REGIONS
 from tf_avae.evaluation.adapter import as_encoder_adapter, check_feature
 from tf_avae.evaluation.consistency import encode_decode_chain, latent_consistency
 from tf_avae.evaluation.sensitivity import encoder_sensitivity
@@ -40,7 +41,7 @@ from tf_avae.evaluation.quality import (
 )
 from tf_avae.evaluation.robustness import DEFAULT_RADII, RobustnessEvaluator, check_radii
 from tf_avae.evaluation.similarity import augmentation_similarity
-from tf_avae.validation import check_image_array, check_positive_int
+from tf_avae.validation import check_choice, check_image_array, check_positive_int
 
 __all__ = ["evaluate_model", "PLOT_FILES"]
 
@@ -116,6 +117,7 @@ def evaluate_model(
     similarity_limit: int | None = 2000,
     classifier_epochs: int = 3,
     sensitivity_limit: int | None = 500,
+    attack_regions: Any = (),
 ) -> dict[str, Any]:
     """Evaluates ``model`` on ``dataset_name``; returns one flat JSON-serialisable dict.
 
@@ -138,6 +140,9 @@ def evaluate_model(
         colours; kept apart from ``seed`` so every evaluation seed sees the same test set).
       batch_size / attack_batch_size: examples per forward pass / per PGD batch.
       step_size, cascade, jit_compile: PGD options (:class:`~tf_avae.evaluation.RobustnessEvaluator`).
+      attack_regions: also attack only these parts of the images, ``"background"`` (pixels black in every
+        channel) and/or ``"foreground"`` (:func:`tf_avae.adversarial.region_mask`), keyed
+        ``adv_<region>/<task>/eps=<r>``: where an encoder is vulnerable.
       probe_C: inverse L2 strength of the logistic-regression probe.
       augmentation: layer or callable for the similarity analysis; ``None`` = the dataset's SimCLR preset.
       consistency_steps: K of the encode -> decode consistency and chain.
@@ -148,7 +153,7 @@ def evaluate_model(
       classifier_epochs: training epochs of the FID classifier.
 
     Returns:
-      ``probe/<task>`` (clean test accuracy %), ``adv/<task>/eps=<r>`` (%), ``mse``, ``mse/per_image_sum``,
+      ``probe/<task>`` (clean test accuracy %), ``adv/<task>/eps=<r>`` (%) (and ``adv_<region>/...``), ``mse``, ``mse/per_image_sum``,
       ``consistency/step=<k>``, ``fid`` (classifier FID), ``fid/classifier_accuracy/<task>`` (%),
       ``similarity/...``, ``time/<stage>`` (s), ``data/num_train``, ``data/num_test`` and ``notes``
       (list of str).
@@ -158,6 +163,9 @@ def evaluate_model(
     feature = adapter.check_feature(check_feature(feature))
     radii = check_radii(radii)
     pgd_steps = check_positive_int("pgd_steps", pgd_steps)
+    if isinstance(attack_regions, str):
+        attack_regions = (attack_regions,)
+    attack_regions = [check_choice("attack_regions", region, REGIONS) for region in attack_regions]
     consistency_steps = check_positive_int("consistency_steps", consistency_steps)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed must be an integer >= 0; got {seed!r}.")
@@ -209,11 +217,12 @@ def evaluate_model(
             results[f"probe/{task}"] = probe_accuracy(probes[task], test_features, test_labels[task])
 
     # -- robustness
-    evaluator = RobustnessEvaluator(adapter, probes, radii=radii, pgd_steps=pgd_steps, step_size=step_size,
-                                    feature=feature, batch_size=attack_batch_size, cascade=cascade,
-                                    jit_compile=jit_compile)
     start = time.perf_counter()
-    results.update(evaluator(test_images, {t: test_labels[t] for t in tasks}, seed=seed, progress=report))
+    for region in ["all"] + [region for region in attack_regions if region != "all"]:
+        evaluator = RobustnessEvaluator(adapter, probes, radii=radii, pgd_steps=pgd_steps, step_size=step_size,
+                                        feature=feature, batch_size=attack_batch_size, cascade=cascade,
+                                        jit_compile=jit_compile, region=region)
+        results.update(evaluator(test_images, {t: test_labels[t] for t in tasks}, seed=seed, progress=report))
     report.times["robustness"] = time.perf_counter() - start
     if sensitivity_limit:
         with stage("sensitivity", "encoder sensitivity (random vs worst direction)"):
