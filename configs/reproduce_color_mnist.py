@@ -24,6 +24,8 @@ Runs:
   vae_reference   control: the VAE with that draw of z
   noise_avae control, only when named in --config.run_names: the AVAE whose data path gets noise_vae's input
              noise (noise_vae plus the delusion loop): does the delusion add robustness to noise augmentation?
+  noise_avae_background, noise_avae_foreground  controls, only when named: noise_avae with the noise only on the
+             pixels black in every channel / only on the others: where on the image does the noise make it robust?
 VAE, AVAE and SE record adversarial accuracy (digit, eps 0.1) during training (paper Figure 5, middle).
 
 Arguments after the colon:
@@ -72,6 +74,10 @@ def get_config(arg=None):
         reproduce_lib.with_observation_noise(avae),
         role="control", default=False,
         note="noise_vae plus the delusion loop: the encoder sees x + noise and the AVAE's x~")
+    for region, where in (("background", "the black background"), ("foreground", "the foreground (ink)")):
+        add(config, f"noise_avae_{region}", f"AVAE + input noise on {where} only",
+            reproduce_lib.with_observation_noise(avae, region=region), role="control", default=False,
+            note=f"noise_avae with the noise only on {where}")
     reproduce_lib.table1_report(
         config, time_reference="vae", curve_runs=("vae", "avae", "se"),
         comparisons=(

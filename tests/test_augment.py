@@ -318,6 +318,20 @@ def test_gaussian_noise_statistics_clip_and_zero():
     np.testing.assert_array_equal(GaussianNoiseAugment(0.0, seed=0)(x, training=True).numpy(), x)
 
 
+@pytest.mark.parametrize("region", ["background", "foreground"])
+def test_gaussian_noise_on_one_region_leaves_the_other_exactly_and_survives_serialisation(region):
+    x = np.random.default_rng(0).uniform(0.2, 1.0, (8, 16, 16, 3)).astype(np.float32)
+    x[:, :6] = 0.0  # the black background: six rows, every channel
+    x[:, 8, :, 0] = 0.0  # black in one channel only: foreground
+    black = np.broadcast_to(np.all(x == 0, axis=-1, keepdims=True), x.shape)
+    noisy = GaussianNoiseAugment(0.3, region=region, seed=0)(x, training=True).numpy()
+    noised = black if region == "background" else ~black
+    np.testing.assert_array_equal(noisy[~noised], x[~noised])
+    assert abs((noisy - x)[noised].std() - 0.3) < 0.01
+    clone = GaussianNoiseAugment.from_config(GaussianNoiseAugment(0.3, region=region, seed=0).get_config())
+    np.testing.assert_array_equal(clone(x, training=True).numpy(), noisy)
+
+
 # ------------------------------------------------------------------ validation
 @pytest.mark.parametrize(
     "make,error,match",
@@ -339,6 +353,7 @@ def test_gaussian_noise_statistics_clip_and_zero():
         (lambda: SimCLRAugment(blur_sigma=(0.0, 1.0)), ValueError, "blur_sigma"),
         (lambda: SimCLRAugment(flip="yes"), TypeError, "flip"),
         (lambda: GaussianNoiseAugment(-0.1), ValueError, "stddev"),
+        (lambda: GaussianNoiseAugment(0.1, region="digit"), ValueError, "region"),
     ],
 )
 def test_constructor_arguments_are_validated(make, error, match):

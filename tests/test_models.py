@@ -127,7 +127,9 @@ def test_an_avae_config_with_an_augmentation_builds_the_augmented_avae():
     config.network.architecture, config.network.kwargs = "mlp", {"hidden_sizes": (16,)}
     model = train_lib.build_model(config)
     assert isinstance(model, models.AVAE) and isinstance(model.augmentation, augment.GaussianNoiseAugment)
-    assert model.augmentation.stddev == 0.5
+    assert model.augmentation.stddev == 0.5 and model.augmentation.region == "all"
+    config.model.augmentation.region = "background"
+    assert train_lib.build_model(config).augmentation.region == "background"
     config.model = {"name": "avae", "rho": 0.9}
     assert train_lib.build_model(config).augmentation is None
     with pytest.raises(TypeError, match="augmentation must be a keras Layer"):

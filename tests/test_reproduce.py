@@ -201,6 +201,19 @@ def _table1_runs():
     return reproduce_lib.build_run_configs(config, "/nonexistent")
 
 
+def test_the_region_noise_controls_are_the_noise_fed_avae_with_its_noise_on_one_region_only():
+    runs = _table1_runs()
+    assert "noise_avae_background" not in load_config("reproduce_color_mnist").run_names  # only when named
+    for region in ("background", "foreground"):
+        run = runs[f"noise_avae_{region}"].to_dict()
+        expected = runs["noise_avae"].to_dict()
+        expected["model"]["augmentation"]["region"] = region
+        assert run == expected
+        model = train_lib.build_model(runs[f"noise_avae_{region}"])
+        assert model.augmentation.region == region
+        assert model.augmentation.stddev == pytest.approx(0.5 ** 0.5)
+
+
 def test_variance_sweep_pairs_each_avae_with_a_noise_control_of_its_own_variance():
     config = load_config("variance_sweep_color_mnist")
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")

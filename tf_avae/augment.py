@@ -69,6 +69,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_avae import rng, validation
+from tf_avae.adversarial import REGIONS, region_mask
 
 __all__ = [
     "RandomResizedCrop",
@@ -583,23 +584,27 @@ class GaussianNoiseAugment(_RandomImageLayer):
         stddev: >= 0, in pixel units (images in [0, 1]).
         clip: clip the result to [0, 1]; by default the noisy images are left unclipped (the noise
             stays zero-mean, as the likelihood noise of AVAE's ``delusion="sample"``).
+        region: ``"all"`` pixels, or only the ``"background"`` (pixels black in every channel) or the
+            ``"foreground"`` (the others) of each image, as :func:`tf_avae.adversarial.region_mask` draws them.
         seed: int or None.
     """
 
-    def __init__(self, stddev, clip=False, seed=None, **kwargs):
+    def __init__(self, stddev, clip=False, region="all", seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.stddev = validation.check_non_negative("stddev", stddev)
         self.clip = _check_bool("clip", clip)
+        self.region = validation.check_choice("region", region, REGIONS)
 
     def _augment(self, images):
         if self.stddev == 0:
             return images
         noise = rng.stateless_normal(tf.shape(images), _replica_seed(self.seed_generator), stddev=self.stddev)
-        out = images + noise
+        mask = region_mask(images, self.region)
+        out = images + (noise if mask is None else noise * mask)
         return tf.clip_by_value(out, 0.0, 1.0) if self.clip else out
 
     def get_config(self):
-        return {**super().get_config(), "stddev": self.stddev, "clip": self.clip}
+        return {**super().get_config(), "stddev": self.stddev, "clip": self.clip, "region": self.region}
 
 
 # --------------------------------------------------------------------------------------------

@@ -177,11 +177,13 @@ def experiment_config(experiment: str) -> ml_collections.ConfigDict:
     return config
 
 
-def with_observation_noise(model: Mapping[str, Any]) -> dict[str, Any]:
+def with_observation_noise(model: Mapping[str, Any], region: str = "all") -> dict[str, Any]:
     """`model` (a run's model spec) whose encoder input gets Gaussian noise of the likelihood's observation variance
     v (sd sqrt(v), resolved per run), the noise the AVAE's delusion x~ ~ p(x|z) adds: the noise-augmented VAE control
-    is the AAVAE spec with it, the noise-fed AVAE the AVAE spec with it."""
-    return {**model, "augmentation": {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}}
+    is the AAVAE spec with it, the noise-fed AVAE the AVAE spec with it. `region` puts the noise on the background
+    (pixels black in every channel) or the foreground only (`tf_avae.augment.GaussianNoiseAugment`)."""
+    noise = {"name": "gaussian_noise", "stddev": "$sqrt:network.observation_variance"}
+    return {**model, "augmentation": noise if region == "all" else {**noise, "region": region}}
 
 
 def add_run(config, name: str, label: str, model: Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None,

@@ -288,7 +288,8 @@ def _augmentation(spec, seed: int):
     if name == "simclr":
         return augment.simclr_augment(spec.pop("preset", "cifar10"), seed=seed)
     if name == "gaussian_noise":
-        return augment.GaussianNoiseAugment(spec.pop("stddev"), clip=spec.pop("clip", False), seed=seed)
+        return augment.GaussianNoiseAugment(spec.pop("stddev"), clip=spec.pop("clip", False),
+                                            region=spec.pop("region", "all"), seed=seed)
     return keras.layers.Identity()
 
 
