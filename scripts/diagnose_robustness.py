@@ -135,9 +135,10 @@ def markdown(rows, epsilon, pgd_steps, limit):
              "moved by PGD | moved by noise | PGD / noise | sens. random | sens. worst |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['workdir']} | {row['steps']} | {row['points']} | {row.get('region', 'all')} | {cell(row, 'adv/digit/eps=0.1', 1)} | "
-                     f"{cell(row, 'adv/colour/eps=0.1', 1)} | {cell(row, 'curve/adv/digit/eps=0.1', 1)} | "
-                     f"{cell(row, 'curve/adv/colour/eps=0.1', 1)} | {cell(row, 'displacement/pgd', 3)} | "
+        lines.append(f"| {row['workdir']} | {row['steps']} | {row['points']} | {row.get('region', 'all')} | "
+                     f"{cell(row, 'adv/digit/eps=0.1', 1)} | {cell(row, 'adv/colour/eps=0.1', 1)} | "
+                     f"{cell(row, 'curve/adv/digit/eps=0.1', 1)} | {cell(row, 'curve/adv/colour/eps=0.1', 1)} | "
+                     f"{cell(row, 'displacement/pgd', 3)} | "
                      f"{cell(row, 'displacement/noise', 3)} | {cell(row, 'displacement/ratio', 1)} | "
                      f"{cell(row, 'sensitivity/random', 3)} | {cell(row, 'sensitivity/worst', 3)} |")
     return "\n".join(lines) + "\n"
@@ -169,10 +170,9 @@ def over_training_panels(rows):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from tf_avae.adversarial import REGIONS
     from tf_avae.evaluation import sensitivity
     from tf_avae.validation import check_choice
-
-    from tf_avae.adversarial import REGIONS
 
     at = [check_choice("--at", points, sensitivity.POINTS) for points in _AT.value]
     regions = [check_choice("--regions", region, REGIONS) for region in _REGIONS.value]

@@ -32,9 +32,8 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from tf_avae.data import data_dir
-
     from tf_avae.adversarial import REGIONS
+    from tf_avae.data import data_dir
 
     classifier_dir = _CLASSIFIER_DIR.value or str(data_dir() / "fid_classifiers")
     unknown = sorted(set(_REGIONS.value) - set(REGIONS))

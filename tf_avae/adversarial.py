@@ -181,7 +181,8 @@ def region_mask(x: Any, region: str = "all") -> tf.Tensor | None:
         return None
     x = _as_input("x", x)
     if x.shape.rank is not None and x.shape.rank < 3:
-        raise ValueError(f"region={region!r} needs images [batch, height, width, channels]; got x of shape {x.shape}.")
+        raise ValueError(f"region={region!r} needs images [batch, height, width, channels]; got x of shape "
+                         f"{x.shape}.")
     black = tf.reduce_all(tf.equal(x, tf.zeros([], x.dtype)), axis=-1, keepdims=True)
     return tf.cast(black if region == "background" else tf.logical_not(black), x.dtype)
 
@@ -192,7 +193,8 @@ def _as_mask(mask: Any, x: tf.Tensor) -> tf.Tensor | None:
         return None
     if not isinstance(mask, (tf.Tensor, tf.Variable)):
         array = np.asarray(mask)
-        if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)) or not np.all((array == 0) | (array == 1)):
+        numeric = array.dtype == bool or np.issubdtype(array.dtype, np.number)
+        if not numeric or not np.all((array == 0) | (array == 1)):
             raise ValueError("mask must hold 0/1 (or bool) values, 1 where the attack may change x; got values "
                              f"{np.unique(array)[:5]!r}.")
         mask = array.astype(np.float32)
@@ -409,8 +411,9 @@ def make_adversarial_correctness_fn(
 
     An example is ``True`` when ``logits_fn`` classifies it correctly clean *and* after the PGD attack
     (cross-entropy objective). Arguments as in :func:`pgd_attack`; ``step_size`` defaults to
-    ``2.5 * epsilon / num_steps``; ``region`` limits the attack to part of each image (:func:`region_mask`). Trace it once with ``fn.get_concrete_function(...)`` and a
-    ``None`` batch dimension to serve every batch size with one graph.
+    ``2.5 * epsilon / num_steps``; ``region`` limits the attack to part of each image (:func:`region_mask`).
+    Trace it once with ``fn.get_concrete_function(...)`` and a ``None`` batch dimension to serve every batch
+    size with one graph.
     """
     if not callable(logits_fn):
         raise TypeError(f"logits_fn must be callable (x -> logits [B, K]); got {logits_fn!r}.")

@@ -153,8 +153,8 @@ def evaluate_model(
       classifier_epochs: training epochs of the FID classifier.
 
     Returns:
-      ``probe/<task>`` (clean test accuracy %), ``adv/<task>/eps=<r>`` (%) (and ``adv_<region>/...``), ``mse``, ``mse/per_image_sum``,
-      ``consistency/step=<k>``, ``fid`` (classifier FID), ``fid/classifier_accuracy/<task>`` (%),
+      ``probe/<task>`` (clean test accuracy %), ``adv/<task>/eps=<r>`` (%) and ``adv_<region>/...``, ``mse``,
+      ``mse/per_image_sum``, ``consistency/step=<k>``, ``fid`` (classifier FID), ``fid/classifier_accuracy/<task>`` (%),
       ``similarity/...``, ``time/<stage>`` (s), ``data/num_train``, ``data/num_test`` and ``notes``
       (list of str).
     """
