@@ -381,7 +381,8 @@ def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_pl
 
     config = load_config("reproduce_color_mnist")
     assert "noise_avae" in config.runs and "noise_avae" not in config.run_names
-    assert config.table_order[-1] == "noise_avae"
+    # the controls run only when named come last: noise_avae, then its two one-region variants
+    assert tuple(config.table_order[-3:]) == ("noise_avae", "noise_avae_background", "noise_avae_foreground")
     config.run_names = ("noise_vae", "noise_avae")
     runs = reproduce_lib.build_run_configs(config, "/nonexistent")
     assert list(runs) == ["noise_vae", "noise_avae"]
