@@ -114,8 +114,8 @@ def diagnose(workdir, epsilon, pgd_steps, limit, seed, at=("data",), checkpoints
 
     def figures(region):
         found = {key: recorded[key] for key in SENSITIVITY_KEYS if key in recorded}
-        found.update({f"adv/{task}/eps=0.1": recorded[radius_key(task, 0.1, region)] for task in TASKS
-                      if radius_key(task, 0.1, region) in recorded})
+        found.update({f"adv/{task}/eps=0.1": recorded[key] for task in TASKS
+                      if (key := radius_key(task, 0.1, region)) in recorded})
         return {**(curve.get(steps, {}) if region == "all" else {}), **found}
 
     return rows + _rows(model, images, code_spread(model, images), {**common, "steps": steps, "source": "model"},

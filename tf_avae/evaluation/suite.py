@@ -218,7 +218,7 @@ def evaluate_model(
 
     # -- robustness
     start = time.perf_counter()
-    for region in ["all"] + [region for region in attack_regions if region != "all"]:
+    for region in dict.fromkeys(["all", *attack_regions]):  # each region once, every pixel first
         evaluator = RobustnessEvaluator(adapter, probes, radii=radii, pgd_steps=pgd_steps, step_size=step_size,
                                         feature=feature, batch_size=attack_batch_size, cascade=cascade,
                                         jit_compile=jit_compile, region=region)
