@@ -185,7 +185,9 @@ class CollapseMonitor(keras.callbacks.Callback):
     TensorBoard and a train_lib workdir's history.json keep it. Below ``threshold`` every image gets (nearly) the
     same code: the posterior has collapsed to one point, the decoder draws one image, and a linear probe on mu
     reads nothing. On colorMNIST ConvNets at twice the default width and Adam lr 1e-3 the VAE, the noise-augmented
-    VAE and the AVAE (all with a sigmoid decoder mean) fell into it in their first epoch and never left.
+    VAE and the AVAE (all with a sigmoid decoder mean) fell into it in their first epoch and never left; at the
+    default width the VAE and the noise-augmented VAE sat in it for their first 4-5 epochs of 500 steps and then
+    trained, so a ``patience`` below 6 would have stopped runs that recovered.
     Each such epoch logs a warning; after ``patience`` consecutive ones (``None``: never) training stops and
     ``stopped_at_epoch`` is set.
 
@@ -222,9 +224,9 @@ class CollapseMonitor(keras.callbacks.Callback):
         self.collapsed_epochs += 1
         logging.warning(
             "Epoch %d: the encoder's code barely depends on its input (code_spread %.2g per dimension over %d "
-            "held-out images, below %g; trained encoders here had 0.2-0.3): posterior collapse, the decoder draws one "
-            "image for every input. Such runs did not recover here; a lower learning rate or a linear decoder "
-            "mean trained them (README: 'Posterior collapse is watched').", epoch + 1, spread, self.images.shape[0], self.threshold)
+            "held-out images, below %g; trained encoders here had 0.2-0.45): posterior collapse, the decoder draws one "
+            "image for every input. Some runs here left it after 4-5 epochs, others never did; a lower learning rate "
+            "or a linear decoder mean trained those (README: 'Posterior collapse is watched').", epoch + 1, spread, self.images.shape[0], self.threshold)
         if self.patience is not None and self.collapsed_epochs >= self.patience:
             self.stopped_at_epoch = epoch
             self.model.stop_training = True
