@@ -226,7 +226,8 @@ class CollapseMonitor(keras.callbacks.Callback):
             "Epoch %d: the encoder's code barely depends on its input (code_spread %.2g per dimension over %d "
             "held-out images, below %g; trained encoders here had 0.2-0.45): posterior collapse, the decoder draws one "
             "image for every input. Some runs here left it after 4-5 epochs, others never did; a lower learning rate "
-            "or a linear decoder mean trained those (README: 'Posterior collapse is watched').", epoch + 1, spread, self.images.shape[0], self.threshold)
+            "or a linear decoder mean trained those (README: 'Posterior collapse is watched').",
+            epoch + 1, spread, self.images.shape[0], self.threshold)
         if self.patience is not None and self.collapsed_epochs >= self.patience:
             self.stopped_at_epoch = epoch
             self.model.stop_training = True
