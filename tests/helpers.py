@@ -78,6 +78,7 @@ MODEL_FACTORIES = {
     "AVAE": lambda e, d: models.AVAE(e, d, rho=0.9, seed=1),
     "AVAE_mean": lambda e, d: models.AVAE(e, d, rho=0.9, delusion="mean", seed=1),
     "AVAE_noise": lambda e, d: models.AVAE(e, d, rho=0.9, augmentation=_noise(), seed=1),
+    "AVAE_moved": lambda e, d: models.AVAE(e, d, rho=0.9, delusion_offset="random", offset_scale=0.5, seed=1),
     "SE": lambda e, d: models.SmoothEncoder(e, d, epsilon=0.1, pgd_steps=2, rho=0.9, seed=1),
     "SEAVAE": lambda e, d: models.SEAVAE(e, d, rho=0.9, se_rho=0.8, epsilon=0.1, pgd_steps=2, seed=1),
 }

@@ -61,6 +61,44 @@ def test_avae_sample_delusion_adds_observation_noise_and_mean_delusion_does_not(
     assert abs(residual.mean()) < 0.01 and abs(residual.var() - 0.5) < 0.01
 
 
+def _moved_delusion(model, batch, step=4):
+    """x~ of `model` at `batch` (what its encoder gets on its second call), with the decoder mean g(z) and the
+    observation noise of the same draw, both recomputed outside the model."""
+    from tf_avae import rng
+
+    encoder, decoder = model.encoder, model.decoder
+    encoded, original_call = [], encoder.call
+    encoder.call = lambda x, training=None: encoded.append(x.numpy()) or original_call(x, training=training)
+    helpers.loss_terms_at(model, batch, step=step)
+    encoder.call = original_call
+    mean, log_var = encoder(batch)
+    z = mean + tf.exp(0.5 * log_var) * rng.normal(tf.shape(mean), rng.step_seed(model.seed, step, rng.POSTERIOR_STREAM))
+    raw = decoder.raw_outputs(z)
+    decoded = tf.sigmoid(raw).numpy()
+    noise = decoder.sample(raw, rng.step_seed(model.seed, step, rng.DELUSION_STREAM)).numpy() - decoded
+    return encoded[1], decoded, noise
+
+
+def test_avae_delusion_offset_moves_the_centre_of_the_same_noise():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    paper, decoded, noise = _moved_delusion(models.AVAE(encoder, decoder, seed=7), batch)
+    np.testing.assert_allclose(paper, decoded + noise, atol=1e-5)  # eq. 10's x~ = g(z) + noise
+    assert abs(noise.var() - 0.5) < 0.05
+    for scale in (1.0, 0.5, 0.0):  # x + scale (g(z) - x) + the same noise; 1 is eq. 10's, 0 centres it at x
+        moved, _, _ = _moved_delusion(models.AVAE(encoder, decoder, seed=7, offset_scale=scale), batch)
+        np.testing.assert_allclose(moved, batch + scale * (decoded - batch) + noise, atol=1e-5)
+    shuffled, _, _ = _moved_delusion(models.AVAE(encoder, decoder, seed=7, delusion_offset="shuffled"), batch)
+    np.testing.assert_allclose(shuffled, batch + np.roll(decoded - batch, -1, axis=0) + noise, atol=1e-5)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="random", offset_scale=2.0)
+    offsets = [(_moved_delusion(model, batch, step)[0] - batch - noise) for step in (4, 4)]
+    np.testing.assert_array_equal(offsets[0], offsets[1])  # a function of (seed, step)
+    flat, residual = offsets[0].reshape(6, -1), (decoded - batch).reshape(6, -1)
+    np.testing.assert_allclose(np.linalg.norm(flat, axis=1), 2.0 * np.linalg.norm(residual, axis=1), rtol=1e-4)
+    cosine = (flat * residual).sum(1) / np.linalg.norm(flat, axis=1) / np.linalg.norm(residual, axis=1)
+    assert np.abs(cosine).max() < 0.2  # not the decoder's direction (random directions in 2352-d: |cos| ~ 0.02)
+
+
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
 
@@ -222,7 +260,8 @@ def test_same_seed_repeats_training_and_another_seed_does_not():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"rho": 1.0}, "rho"), ({"rho": -1.5}, "rho"), ({"beta": -0.1}, "beta"), ({"delusion": "noise"}, "delusion"),
-    ({"rho": float("nan")}, "rho"),
+    ({"rho": float("nan")}, "rho"), ({"delusion_offset": "data"}, "delusion_offset"),
+    ({"offset_scale": -0.5}, "offset_scale"), ({"offset_scale": float("nan")}, "offset_scale"),
 ])
 def test_bad_hyperparameters_are_rejected_by_name(kwargs, message):
     encoder, decoder = helpers.networks("mlp")

@@ -17,7 +17,7 @@ from tf_avae import data, evaluation, reproduce_lib, train_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NEW_CONFIGS = ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist", "aavae_vs_vae_color_mnist",
                "aavae_vs_vae_cifar10", "aavae_vs_vae_stl10", "variance_sweep_color_mnist", "latent_sweep_color_mnist",
-               "width_sweep_color_mnist", "decoder_mean_color_mnist"]
+               "width_sweep_color_mnist", "decoder_mean_color_mnist", "delusion_centre_color_mnist"]
 TABLE1_RUNS = ["vae", "avae", "se", "se_avae", "avae_ss", "avae_mean", "noise_vae", "avae_reference", "vae_reference"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -162,7 +162,8 @@ def test_every_experiment_config_loads_and_its_run_table_builds_models(name, arg
 
 @pytest.mark.parametrize("name", ["reproduce_color_mnist", "rho_sweep_color_mnist", "eps_sweep_color_mnist",
                                   "aavae_vs_vae_color_mnist", "variance_sweep_color_mnist",
-                                  "latent_sweep_color_mnist", "width_sweep_color_mnist", "decoder_mean_color_mnist"])
+                                  "latent_sweep_color_mnist", "width_sweep_color_mnist", "decoder_mean_color_mnist",
+                                  "delusion_centre_color_mnist"])
 def test_color_mnist_experiments_share_one_setting_and_refuse_an_unknown_argument(name):
     config = load_config(name, None)
     assert (config.base.data.name, config.base.network.architecture) == ("color_mnist", "conv")
@@ -374,6 +375,30 @@ def test_decoder_mean_runs_are_table1s_with_a_linear_mean_and_the_x2_ones_the_wi
         for entry in (run, expected):
             entry.pop("eval")  # the robustness curve's settings: recorded for other runs here
         assert run == expected, name  # the decoder mean (named) is the only difference from the twin
+
+
+def test_delusion_centre_runs_are_table1s_avae_with_only_the_centre_of_its_noise_moved():
+    config = load_config("delusion_centre_color_mnist")
+    assert list(reproduce_lib.selected_runs(config)) == ["vae", "avae", "avae_at_data", "avae_half", "avae_random",
+                                                         "avae_shuffled"]
+    config.run_names = tuple(config.table_order)
+    runs = {name: c.to_dict() for name, c in reproduce_lib.build_run_configs(config, "/nonexistent").items()}
+    table1 = {name: c.to_dict() for name, c in _table1_runs().items()}
+    assert runs["avae"] == table1["avae"]  # the same run as Table 1's AVAE, robustness curve included
+    assert {**runs["vae"], "eval": None} == {**table1["vae"], "eval": None}  # Table 1's VAE, without its curve
+    moved = {}
+    for name, run in runs.items():
+        if name in ("vae", "avae"):
+            continue
+        run = copy.deepcopy(run)
+        moved[name] = (run["model"].pop("delusion_offset"), run["model"].pop("offset_scale"))
+        run.pop("eval")  # only the AVAE records a robustness curve
+        expected = copy.deepcopy(table1["avae"])
+        expected.pop("eval")
+        assert run == expected, name  # the centre of x~'s noise is the only difference from Table 1's AVAE
+    assert moved == {"avae_at_data": ("decoder", 0.0), "avae_half": ("decoder", 0.5), "avae_random": ("random", 1.0),
+                     "avae_shuffled": ("shuffled", 1.0), "avae_quarter": ("decoder", 0.25),
+                     "avae_random_x2": ("random", 2.0)}
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():

@@ -73,7 +73,7 @@ STEP_TIMES_FILE = "step_times.json"
 PLOTS_DIR = "plots"
 
 EXPERIMENTS = ("table1", "rho_sweep", "eps_sweep", "aavae_vs_vae", "variance_sweep", "latent_sweep",
-               "width_sweep", "decoder_mean")
+               "width_sweep", "decoder_mean", "delusion_centre")
 BUDGET_KEYS = ("num_steps", "batch_size", "learning_rate", "steps_per_epoch")
 
 

@@ -28,6 +28,7 @@ DELUSION_STREAM = 2
 PRIOR_STREAM = 3
 ATTACK_STREAM = 4
 EVALUATION_STREAM = 5
+OFFSET_STREAM = 6
 
 # Named, not "auto_select": the same numbers, much faster under XLA (module docstring).
 ALGORITHM = "philox"

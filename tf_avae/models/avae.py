@@ -7,9 +7,11 @@ import tensorflow as tf
 
 from tf_avae import rng
 from tf_avae.models.base import RepresentationModel, check_beta, check_rho
-from tf_avae.validation import check_choice
+from tf_avae.validation import check_choice, check_non_negative
 
 DELUSIONS = ("sample", "mean")
+# Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
+DELUSION_OFFSETS = ("decoder", "random", "shuffled")
 
 
 def delusion_images(model, raw, step, delusion):
@@ -27,6 +29,29 @@ def delusion_images(model, raw, step, delusion):
     return tf.stop_gradient(images)
 
 
+def _l2_norms(t):
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=tf.range(1, tf.rank(t)), keepdims=True))
+
+
+def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
+    """x~ with its centre moved: x + scale * d, plus the same noise draw `delusion_images` adds to g(z).
+
+    d is the decoder's residual g(z) - x ("decoder"; scale 1 gives `delusion_images`' x~, scale 0 centres the
+    noise at the training image x), a random direction of the same L2 length per example ("random"), or the
+    next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
+    A constant, as x~ is.
+    """
+    mean = model.decoder.likelihood.mean(raw)
+    noise = delusion_images(model, raw, step, delusion) - mean  # zero for "mean"
+    residual = mean - images
+    if offset == "random":
+        direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
+        residual = _l2_norms(residual) * direction / _l2_norms(direction)
+    elif offset == "shuffled":
+        residual = tf.roll(residual, shift=-1, axis=0)
+    return tf.stop_gradient(images + scale * residual + noise)
+
+
 @keras.saving.register_keras_serializable(package="tf_avae")
 class AVAE(RepresentationModel):
     """loss = VAE loss - E[log p_rho(z'|z)] - H[q(z'|x~)], with x~ = stop_gradient(decoder at z ~ q(z|x)).
@@ -35,16 +60,24 @@ class AVAE(RepresentationModel):
     AAVAE does: z ~ q(z|A(x)), the decoder still scores the original x, and x~ is drawn at that z. With
     `GaussianNoiseAugment` it is the AVAE whose data path sees the same noise as its delusions -- the
     noise-augmented VAE control plus the delusion loop. `None` (the default) is the paper's AVAE.
+
+    `delusion_offset` and `offset_scale` are a diagnosis of where x~'s noise must be centred, not the paper's
+    method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
+    decoder's residual g(z) - x, a random direction of its length, or another example's residual
+    (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
 
     def __init__(self, encoder, decoder, rho: float = 0.975, beta: float = 1.0, delusion: str = "sample",
-                 seed: int = 0, augmentation: keras.layers.Layer | None = None, **kwargs):
+                 seed: int = 0, augmentation: keras.layers.Layer | None = None, delusion_offset: str = "decoder",
+                 offset_scale: float = 1.0, **kwargs):
         super().__init__(encoder, decoder, seed=seed, **kwargs)
         self.rho = check_rho(rho)
         self.beta = check_beta(beta)
         self.delusion = check_choice("delusion", delusion, DELUSIONS)
+        self.delusion_offset = check_choice("delusion_offset", delusion_offset, DELUSION_OFFSETS)
+        self.offset_scale = check_non_negative("offset_scale", offset_scale)
         if augmentation is not None:
             self.augmentation = self.built_augmentation(augmentation)
         self._finish_build()
@@ -52,7 +85,11 @@ class AVAE(RepresentationModel):
     def compute_loss_terms(self, images, step, training):
         encoder_input = images if self.augmentation is None else self.augmentation(images, training=training)
         terms, state = self.elbo_terms(encoder_input, images, step, training, self.beta)
-        auxiliary = delusion_images(self, state["raw"], step, self.delusion)
+        if self.delusion_offset == "decoder" and self.offset_scale == 1.0:  # the paper's x~
+            auxiliary = delusion_images(self, state["raw"], step, self.delusion)
+        else:
+            auxiliary = moved_delusion_images(self, images, state["raw"], step, self.delusion, self.delusion_offset,
+                                              self.offset_scale)
         coupling, entropy = self.coupling_terms(state["mean"], state["log_variance"], auxiliary, self.rho, training)
         terms["delusion_coupling"] = coupling
         terms["delusion_entropy"] = entropy
@@ -60,4 +97,5 @@ class AVAE(RepresentationModel):
         return terms
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion}
+        return {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion,
+                "delusion_offset": self.delusion_offset, "offset_scale": self.offset_scale}
