@@ -18,6 +18,8 @@ from tf_avae import models
 CASES = {
     "VAE-conv": (models.VAE, "conv", {}, {}),
     "AVAE-conv-sample": (models.AVAE, "conv", {"rho": 0.9}, {}),
+    "AVAE-conv-random-offset": (models.AVAE, "conv",
+                                {"rho": 0.9, "delusion_offset": "random", "offset_scale": 0.5}, {}),
     "AVAE-conv-batchnorm": (models.AVAE, "conv", {"rho": 0.9, "delusion": "mean"}, {"batch_norm": True}),
     "AE-resnet-float64": (models.AE, "resnet", {}, {}),
 }
