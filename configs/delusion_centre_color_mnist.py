@@ -10,7 +10,8 @@ ball of radius 0.1 (4.85). Each run keeps Table 1's AVAE and moves only the cent
 x + s * d (`AVAE(delusion_offset=..., offset_scale=s)`, `tf_avae.models.avae.moved_delusion_images`):
   vae                  VAE (the time reference and the non-robust baseline)
   avae                 the paper's AVAE: d = g(z) - x, s = 1
-  avae_at_data         s = 0: the noise centred at x itself (then the coupling is SE's loss with Gaussian noise for PGD)
+  avae_at_data         s = 0: the noise centred at x itself (SE's coupling term with Gaussian noise in place of PGD,
+                       at rho 0.975)
   avae_half            d = g(z) - x, s = 0.5: halfway
   avae_random          d = a random direction with the length of g(z) - x, s = 1: as far from x, another direction
   avae_shuffled        d = the next example's g(z) - x in the batch, s = 1: a decoder-like residual, not x's own
