@@ -163,7 +163,7 @@ def default_step_size(epsilon: float, num_steps: int) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def _per_example_l2(t: tf.Tensor) -> tf.Tensor:
+def per_example_l2(t: tf.Tensor) -> tf.Tensor:
     """||t_i||_2 over all non-batch axes, shaped [B, 1, ..., 1] to broadcast against t."""
     axes = list(range(1, t.shape.rank))
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=axes, keepdims=True))
@@ -279,7 +279,7 @@ def pgd_attack(
             candidate = tf.clip_by_value(candidate, x - radius, x + radius)
         else:
             delta = candidate - x if mask is None else (candidate - x) * mask
-            scale = tf.minimum(1.0, eps / tf.maximum(_per_example_l2(delta), _TINY))
+            scale = tf.minimum(1.0, eps / tf.maximum(per_example_l2(delta), _TINY))
             candidate = x + delta * scale
         return clip_to_range(candidate)
 
@@ -294,7 +294,7 @@ def pgd_attack(
         if norm == "inf":
             direction = tf.sign(grad)
         else:
-            direction = grad / tf.maximum(_per_example_l2(grad), _TINY)  # zero gradient -> no move
+            direction = grad / tf.maximum(per_example_l2(grad), _TINY)  # zero gradient -> no move
         return project(x_adv + step * direction)
 
     if random_start:
@@ -304,7 +304,7 @@ def pgd_attack(
             noise = eps * rng.stateless_uniform(shape, noise_seed, dtype, minval=-1.0, maxval=1.0)
         else:
             direction = rng.stateless_normal(shape, noise_seed, dtype)
-            direction = direction / tf.maximum(_per_example_l2(direction), _TINY)
+            direction = direction / tf.maximum(per_example_l2(direction), _TINY)
             dims = tf.cast(tf.reduce_prod(shape[1:]), dtype)
             radius_shape = tf.concat([shape[:1], tf.ones_like(shape[1:])], axis=0)
             u = rng.stateless_uniform(radius_shape, radius_seed, dtype)

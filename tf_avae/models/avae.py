@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from tf_avae import rng
+from tf_avae.adversarial import per_example_l2
 from tf_avae.models.base import RepresentationModel, check_beta, check_rho
 from tf_avae.validation import check_choice, check_non_negative
 
@@ -29,10 +30,6 @@ def delusion_images(model, raw, step, delusion):
     return tf.stop_gradient(images)
 
 
-def _l2_norms(t):
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=tf.range(1, tf.rank(t)), keepdims=True))
-
-
 def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     """x~ with its centre moved: x + scale * d, plus the same noise draw `delusion_images` adds to g(z).
 
@@ -46,7 +43,7 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     residual = mean - images
     if offset == "random":
         direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
-        residual = _l2_norms(residual) * direction / _l2_norms(direction)
+        residual = per_example_l2(residual) * direction / per_example_l2(direction)
     elif offset == "shuffled":
         residual = tf.roll(residual, shift=-1, axis=0)
     return tf.stop_gradient(images + scale * residual + noise)
