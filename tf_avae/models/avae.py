@@ -36,8 +36,10 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     d is the decoder's residual g(z) - x ("decoder"; scale 1 gives `delusion_images`' x~, scale 0 centres the
     noise at the training image x), a random direction of the same L2 length per example ("random"), or the
     next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
-    A constant, as x~ is.
+    A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
+    if offset == "decoder" and scale == 1.0:
+        return delusion_images(model, raw, step, delusion)
     mean = model.decoder.likelihood.mean(raw)
     noise = delusion_images(model, raw, step, delusion) - mean  # zero for "mean"
     residual = mean - images
@@ -82,11 +84,8 @@ class AVAE(RepresentationModel):
     def compute_loss_terms(self, images, step, training):
         encoder_input = images if self.augmentation is None else self.augmentation(images, training=training)
         terms, state = self.elbo_terms(encoder_input, images, step, training, self.beta)
-        if self.delusion_offset == "decoder" and self.offset_scale == 1.0:  # the paper's x~
-            auxiliary = delusion_images(self, state["raw"], step, self.delusion)
-        else:
-            auxiliary = moved_delusion_images(self, images, state["raw"], step, self.delusion, self.delusion_offset,
-                                              self.offset_scale)
+        auxiliary = moved_delusion_images(self, images, state["raw"], step, self.delusion, self.delusion_offset,
+                                          self.offset_scale)
         coupling, entropy = self.coupling_terms(state["mean"], state["log_variance"], auxiliary, self.rho, training)
         terms["delusion_coupling"] = coupling
         terms["delusion_entropy"] = entropy
