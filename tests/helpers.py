@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import pathlib
 
@@ -98,6 +99,22 @@ def compiled(model, learning_rate=1e-3, optimizer="adam"):
 def loss_terms_at(model, batch, step=0, training=False):
     return {k: v.numpy() for k, v in model.compute_loss_terms(tf.constant(batch), tf.constant(step, tf.int64),
                                                               training=training).items()}
+
+
+@contextlib.contextmanager
+def recorded_inputs(obj, method):
+    """Patches `obj.<method>` for the block to record (as numpy) the first argument of every call."""
+    seen, original = [], getattr(obj, method)
+
+    def recording(x, *args, **kwargs):
+        seen.append(x.numpy())
+        return original(x, *args, **kwargs)
+
+    setattr(obj, method, recording)
+    try:
+        yield seen
+    finally:
+        setattr(obj, method, original)
 
 
 def save_and_reload(model, path):

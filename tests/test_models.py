@@ -67,10 +67,8 @@ def _moved_delusion(model, batch, step=4):
     from tf_avae import rng
 
     encoder, decoder = model.encoder, model.decoder
-    encoded, original_call = [], encoder.call
-    encoder.call = lambda x, training=None: encoded.append(x.numpy()) or original_call(x, training=training)
-    helpers.loss_terms_at(model, batch, step=step)
-    encoder.call = original_call
+    with helpers.recorded_inputs(encoder, "call") as encoded:
+        helpers.loss_terms_at(model, batch, step=step)
     mean, log_var = encoder(batch)
     z = mean + tf.exp(0.5 * log_var) * rng.normal(tf.shape(mean), rng.step_seed(model.seed, step, rng.POSTERIOR_STREAM))
     raw = decoder.raw_outputs(z)
@@ -130,12 +128,8 @@ def test_avae_with_an_augmentation_encodes_the_augmented_image_and_couples_it_to
     batch = helpers.images(4)
     model = models.AVAE(encoder, decoder, rho=0.8, beta=0.5, delusion="mean", augmentation=helpers.Shift(0.25),
                         seed=3)
-    encoded, targets = [], []
-    original_call, original_log_prob = encoder.call, decoder.log_prob
-    encoder.call = lambda x, training=None: encoded.append(x.numpy()) or original_call(x, training=training)
-    decoder.log_prob = lambda x, raw: targets.append(x.numpy()) or original_log_prob(x, raw)
-    terms = helpers.loss_terms_at(model, batch, step=2, training=True)
-    encoder.call, decoder.log_prob = original_call, original_log_prob
+    with helpers.recorded_inputs(encoder, "call") as encoded, helpers.recorded_inputs(decoder, "log_prob") as targets:
+        terms = helpers.loss_terms_at(model, batch, step=2, training=True)
     assert len(encoded) == 2 and len(targets) == 1
     np.testing.assert_allclose(encoded[0], batch + 0.25, rtol=1e-6)  # the data path sees A(x)
     np.testing.assert_allclose(targets[0], batch, rtol=1e-6)  # and rebuilds x
