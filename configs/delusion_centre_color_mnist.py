@@ -15,9 +15,12 @@ x + s * d (`AVAE(delusion_offset=..., offset_scale=s)`, `tf_avae.models.avae.mov
   avae_half            d = g(z) - x, s = 0.5: halfway
   avae_random          d = a random direction with the length of g(z) - x, s = 1: as far from x, another direction
   avae_shuffled        d = the next example's g(z) - x in the batch, s = 1: a decoder-like residual, not x's own
-  avae_quarter, avae_random_x2  only when named in --config.run_names: s = 0.25; the random direction at twice the
-                       distance
-Is it the distance of the decoder's output from x, or its direction, that leaves x unprotected?
+  avae_quarter, avae_random_x2, avae_fixed, avae_dimmed  only when named in --config.run_names: s = 0.25; the
+                       random direction at twice the distance; one random direction drawn once (the same for every
+                       image and step) with the length of g(z) - x; -x (x's ink darkened) with that length
+Is it the distance of the decoder's output from x, or its direction, that leaves x unprotected? And if the
+direction: is it only that x's own residual is predictable (avae_fixed: as predictable, a single direction, but
+unrelated to x), or that it darkens x's own ink (avae_dimmed: a function of x, but not the decoder's error)?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1
 (~4.5 min of training per run on the 2-core CPU, evaluation ~1.5-2 min); `smoke` (CI); `paper` (100k steps at lr
@@ -50,6 +53,10 @@ def get_config(arg=None):
         default=False, note="a quarter of the way to the decoder's output")
     add(config, "avae_random_x2", "AVAE, noise at x + a random direction twice as long as g(z) - x",
         moved("random", 2.0), role="control", default=False, note="twice as far as g(z), in a random direction")
+    add(config, "avae_fixed", "AVAE, noise at x + one fixed direction as long as g(z) - x", moved("fixed", 1.0),
+        role="control", default=False, note="the same direction for every image and step: predictable, not x's own")
+    add(config, "avae_dimmed", "AVAE, noise at x - x scaled to the length of g(z) - x", moved("dimmed", 1.0),
+        role="control", default=False, note="x's ink darkened by as much as g(z) differs from x: a function of x")
     reproduce_lib.table1_report(
         config, time_reference="vae", curve_runs=("avae",),
         comparisons=(
@@ -59,6 +66,10 @@ def get_config(arg=None):
              "question": "At g(z)'s distance from x but in a random direction, is the AVAE robust?"},
             {"run": "avae_shuffled", "against": "avae",
              "question": "With another image's decoder residual, is the AVAE robust?"},
+            {"run": "avae_fixed", "against": "avae_random",
+             "question": "With one fixed direction in place of a new random one each step, is the AVAE as robust?"},
+            {"run": "avae_dimmed", "against": "avae",
+             "question": "Offset along -x (x darkened) instead of x's own residual, is the AVAE robust?"},
             {"run": "avae_half", "against": "avae",
              "question": "Halfway to g(z), is the AVAE robust?"},
             {"run": "avae", "against": "vae", "question": "Is the AVAE more robust than the VAE?"},

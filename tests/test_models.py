@@ -97,6 +97,47 @@ def test_avae_delusion_offset_moves_the_centre_of_the_same_noise():
     assert np.abs(cosine).max() < 0.2  # not the decoder's direction (random directions in 2352-d: |cos| ~ 0.02)
 
 
+
+def _unit_rows(offsets):
+    flat = offsets.reshape(len(offsets), -1)
+    return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+
+def test_avae_fixed_offset_is_one_direction_for_every_image_and_step_with_the_residuals_length():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="fixed", offset_scale=2.0)
+    directions = []
+    for step in (4, 9):  # another posterior draw and noise draw, the same direction
+        moved, decoded, noise = _moved_delusion(model, batch, step)
+        offsets = moved - batch - noise
+        residual = (decoded - batch).reshape(6, -1)
+        np.testing.assert_allclose(np.linalg.norm(offsets.reshape(6, -1), axis=1),
+                                   2.0 * np.linalg.norm(residual, axis=1), rtol=1e-4)
+        directions.append(_unit_rows(offsets))
+        assert np.abs((directions[-1] * residual).sum(1) / np.linalg.norm(residual, axis=1)).max() < 0.2
+    for unit in directions[0][1:].tolist() + directions[1].tolist():  # every example's, at both steps
+        np.testing.assert_allclose(unit, directions[0][0], atol=1e-4)
+    random = models.AVAE(encoder, decoder, seed=7, delusion_offset="random")
+    random_moved, _, random_noise = _moved_delusion(random, batch, 4)
+    assert np.abs((_unit_rows(random_moved - batch - random_noise) * directions[0]).sum(1)).max() < 0.2
+    other_seed = models.AVAE(encoder, decoder, seed=8, delusion_offset="fixed")
+    other_moved, _, other_noise = _moved_delusion(other_seed, batch, 4)
+    assert abs(float((_unit_rows(other_moved - batch - other_noise)[0] * directions[0][0]).sum())) < 0.2
+
+
+def test_avae_dimmed_offset_is_minus_x_with_the_residuals_length_and_zero_for_a_black_image():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    batch[0] = 0.0  # a black image: no direction to dim along, no offset (and no NaN)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="dimmed", offset_scale=0.5)
+    moved, decoded, noise = _moved_delusion(model, batch)
+    length = np.linalg.norm((decoded - batch).reshape(6, -1), axis=1)
+    norm = np.linalg.norm(batch.reshape(6, -1), axis=1)
+    scale = np.divide(length, norm, out=np.zeros(6), where=norm > 0)[:, None, None, None]
+    np.testing.assert_allclose(moved, batch - 0.5 * scale * batch + noise, atol=1e-5)
+    assert np.isfinite(moved).all() and length[0] > 0
+
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
 

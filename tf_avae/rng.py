@@ -29,6 +29,7 @@ PRIOR_STREAM = 3
 ATTACK_STREAM = 4
 EVALUATION_STREAM = 5
 OFFSET_STREAM = 6
+FIXED_OFFSET_STREAM = 7
 
 # Named, not "auto_select": the same numbers, much faster under XLA (module docstring).
 ALGORITHM = "philox"

@@ -12,7 +12,7 @@ from tf_avae.validation import check_choice, check_non_negative
 
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
-DELUSION_OFFSETS = ("decoder", "random", "shuffled")
+DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed")
 
 
 def delusion_images(model, raw, step, delusion):
@@ -30,12 +30,25 @@ def delusion_images(model, raw, step, delusion):
     return tf.stop_gradient(images)
 
 
+def _offset_direction(model, images, step, offset):
+    """The direction of a "random", "fixed" or "dimmed" offset (`moved_delusion_images`), of any length."""
+    if offset == "random":  # new each step, replica-consistent
+        return rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
+    if offset == "fixed":  # one direction for every example, step and replica
+        seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
+        return rng.stateless_normal(tf.shape(images)[1:], seed, images.dtype)[tf.newaxis]
+    return -images  # "dimmed"; zero for a black image, which then gets no offset
+
+
 def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     """x~ with its centre moved: x + scale * d, plus the same noise draw `delusion_images` adds to g(z).
 
     d is the decoder's residual g(z) - x ("decoder"; scale 1 gives `delusion_images`' x~, scale 0 centres the
-    noise at the training image x), a random direction of the same L2 length per example ("random"), or the
-    next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
+    noise at the training image x), a random direction of the same L2 length per example, drawn anew each step
+    ("random") or drawn once from the seed and the same for every image and step ("fixed": as predictable as
+    x's own residual, but not a function of x), -x with that length ("dimmed": a function of x, x's ink
+    darkened, as its residual mostly is, but not the decoder's error), or the next example's residual in the
+    (per-replica) batch ("shuffled": a decoder-like residual of another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
     if offset == "decoder" and scale == 1.0:
@@ -43,11 +56,11 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     mean = model.decoder.likelihood.mean(raw)
     noise = delusion_images(model, raw, step, delusion) - mean  # zero for "mean"
     residual = mean - images
-    if offset == "random":
-        direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
-        residual = per_example_l2(residual) * direction / per_example_l2(direction)
-    elif offset == "shuffled":
+    if offset == "shuffled":
         residual = tf.roll(residual, shift=-1, axis=0)
+    elif offset != "decoder":  # another direction, with the residual's length
+        direction = _offset_direction(model, images, step, offset)
+        residual = per_example_l2(residual) * tf.math.divide_no_nan(direction, per_example_l2(direction))
     return tf.stop_gradient(images + scale * residual + noise)
 
 
@@ -62,7 +75,8 @@ class AVAE(RepresentationModel):
 
     `delusion_offset` and `offset_scale` are a diagnosis of where x~'s noise must be centred, not the paper's
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
-    decoder's residual g(z) - x, a random direction of its length, or another example's residual
+    decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
+    with its length, or another example's residual
     (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
     """
 
