@@ -61,6 +61,12 @@ def test_avae_sample_delusion_adds_observation_noise_and_mean_delusion_does_not(
     assert abs(residual.mean()) < 0.01 and abs(residual.var() - 0.5) < 0.01
 
 
+def _unit_rows(offsets):
+    """Each example's offset as a unit vector [B, H*W*C]."""
+    flat = offsets.reshape(len(offsets), -1)
+    return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+
 def _moved_delusion(model, batch, step=4):
     """x~ of `model` at `batch` (what its encoder gets on its second call), with the decoder mean g(z) and the
     observation noise of the same draw, both recomputed outside the model."""
@@ -93,14 +99,8 @@ def test_avae_delusion_offset_moves_the_centre_of_the_same_noise():
     np.testing.assert_array_equal(offsets[0], offsets[1])  # a function of (seed, step)
     flat, residual = offsets[0].reshape(6, -1), (decoded - batch).reshape(6, -1)
     np.testing.assert_allclose(np.linalg.norm(flat, axis=1), 2.0 * np.linalg.norm(residual, axis=1), rtol=1e-4)
-    cosine = (flat * residual).sum(1) / np.linalg.norm(flat, axis=1) / np.linalg.norm(residual, axis=1)
+    cosine = (_unit_rows(flat) * _unit_rows(residual)).sum(1)
     assert np.abs(cosine).max() < 0.2  # not the decoder's direction (random directions in 2352-d: |cos| ~ 0.02)
-
-
-
-def _unit_rows(offsets):
-    flat = offsets.reshape(len(offsets), -1)
-    return flat / np.linalg.norm(flat, axis=1, keepdims=True)
 
 
 def test_avae_fixed_offset_is_one_direction_for_every_image_and_step_with_the_residuals_length():
@@ -115,7 +115,7 @@ def test_avae_fixed_offset_is_one_direction_for_every_image_and_step_with_the_re
         np.testing.assert_allclose(np.linalg.norm(offsets.reshape(6, -1), axis=1),
                                    2.0 * np.linalg.norm(residual, axis=1), rtol=1e-4)
         directions.append(_unit_rows(offsets))
-        assert np.abs((directions[-1] * residual).sum(1) / np.linalg.norm(residual, axis=1)).max() < 0.2
+        assert np.abs((directions[-1] * _unit_rows(residual)).sum(1)).max() < 0.2  # not the decoder's direction
     for unit in directions[0][1:].tolist() + directions[1].tolist():  # every example's, at both steps
         np.testing.assert_allclose(unit, directions[0][0], atol=1e-4)
     random = models.AVAE(encoder, decoder, seed=7, delusion_offset="random")
@@ -137,6 +137,7 @@ def test_avae_dimmed_offset_is_minus_x_with_the_residuals_length_and_zero_for_a_
     scale = np.divide(length, norm, out=np.zeros(6), where=norm > 0)[:, None, None, None]
     np.testing.assert_allclose(moved, batch - 0.5 * scale * batch + noise, atol=1e-5)
     assert np.isfinite(moved).all() and length[0] > 0
+
 
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
