@@ -83,6 +83,18 @@ def _moved_delusion(model, batch, step=4):
     return encoded[1], decoded, noise
 
 
+def _offset(model, batch, step=4):
+    """The offset of x~'s centre from x (x~ - x - the noise draw) and the decoder's residual g(z) - x, [B, H*W*C]."""
+    moved, decoded, noise = _moved_delusion(model, batch, step)
+    return (moved - batch - noise).reshape(len(batch), -1), (decoded - batch).reshape(len(batch), -1)
+
+
+def _assert_residuals_length_not_its_direction(offset, residual, scale):
+    np.testing.assert_allclose(np.linalg.norm(offset, axis=1), scale * np.linalg.norm(residual, axis=1), rtol=1e-4)
+    cosine = (_unit_rows(offset) * _unit_rows(residual)).sum(1)
+    assert np.abs(cosine).max() < 0.2  # not the decoder's direction (random directions in 2352-d: |cos| ~ 0.02)
+
+
 def test_avae_delusion_offset_moves_the_centre_of_the_same_noise():
     encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
     batch = helpers.images(6)
@@ -95,12 +107,9 @@ def test_avae_delusion_offset_moves_the_centre_of_the_same_noise():
     shuffled, _, _ = _moved_delusion(models.AVAE(encoder, decoder, seed=7, delusion_offset="shuffled"), batch)
     np.testing.assert_allclose(shuffled, batch + np.roll(decoded - batch, -1, axis=0) + noise, atol=1e-5)
     model = models.AVAE(encoder, decoder, seed=7, delusion_offset="random", offset_scale=2.0)
-    offsets = [(_moved_delusion(model, batch, step)[0] - batch - noise) for step in (4, 4)]
-    np.testing.assert_array_equal(offsets[0], offsets[1])  # a function of (seed, step)
-    flat, residual = offsets[0].reshape(6, -1), (decoded - batch).reshape(6, -1)
-    np.testing.assert_allclose(np.linalg.norm(flat, axis=1), 2.0 * np.linalg.norm(residual, axis=1), rtol=1e-4)
-    cosine = (_unit_rows(flat) * _unit_rows(residual)).sum(1)
-    assert np.abs(cosine).max() < 0.2  # not the decoder's direction (random directions in 2352-d: |cos| ~ 0.02)
+    (offset, residual), (again, _) = _offset(model, batch), _offset(model, batch)
+    np.testing.assert_array_equal(offset, again)  # a function of (seed, step)
+    _assert_residuals_length_not_its_direction(offset, residual, 2.0)
 
 
 def test_avae_fixed_offset_is_one_direction_for_every_image_and_step_with_the_residuals_length():
@@ -109,21 +118,15 @@ def test_avae_fixed_offset_is_one_direction_for_every_image_and_step_with_the_re
     model = models.AVAE(encoder, decoder, seed=7, delusion_offset="fixed", offset_scale=2.0)
     directions = []
     for step in (4, 9):  # another posterior draw and noise draw, the same direction
-        moved, decoded, noise = _moved_delusion(model, batch, step)
-        offsets = moved - batch - noise
-        residual = (decoded - batch).reshape(6, -1)
-        np.testing.assert_allclose(np.linalg.norm(offsets.reshape(6, -1), axis=1),
-                                   2.0 * np.linalg.norm(residual, axis=1), rtol=1e-4)
-        directions.append(_unit_rows(offsets))
-        assert np.abs((directions[-1] * _unit_rows(residual)).sum(1)).max() < 0.2  # not the decoder's direction
+        offset, residual = _offset(model, batch, step)
+        _assert_residuals_length_not_its_direction(offset, residual, 2.0)
+        directions.append(_unit_rows(offset))
     for unit in directions[0][1:].tolist() + directions[1].tolist():  # every example's, at both steps
         np.testing.assert_allclose(unit, directions[0][0], atol=1e-4)
-    random = models.AVAE(encoder, decoder, seed=7, delusion_offset="random")
-    random_moved, _, random_noise = _moved_delusion(random, batch, 4)
-    assert np.abs((_unit_rows(random_moved - batch - random_noise) * directions[0]).sum(1)).max() < 0.2
-    other_seed = models.AVAE(encoder, decoder, seed=8, delusion_offset="fixed")
-    other_moved, _, other_noise = _moved_delusion(other_seed, batch, 4)
-    assert abs(float((_unit_rows(other_moved - batch - other_noise)[0] * directions[0][0]).sum())) < 0.2
+    random, _ = _offset(models.AVAE(encoder, decoder, seed=7, delusion_offset="random"), batch)
+    assert np.abs((_unit_rows(random) * directions[0]).sum(1)).max() < 0.2
+    other_seed, _ = _offset(models.AVAE(encoder, decoder, seed=8, delusion_offset="fixed"), batch)
+    assert abs(float((_unit_rows(other_seed)[0] * directions[0][0]).sum())) < 0.2
 
 
 def test_avae_dimmed_offset_is_minus_x_with_the_residuals_length_and_zero_for_a_black_image():
