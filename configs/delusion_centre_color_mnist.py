@@ -15,12 +15,17 @@ x + s * d (`AVAE(delusion_offset=..., offset_scale=s)`, `tf_avae.models.avae.mov
   avae_half            d = g(z) - x, s = 0.5: halfway
   avae_random          d = a random direction with the length of g(z) - x, s = 1: as far from x, another direction
   avae_shuffled        d = the next example's g(z) - x in the batch, s = 1: a decoder-like residual, not x's own
-  avae_quarter, avae_random_x2, avae_fixed, avae_dimmed  only when named in --config.run_names: s = 0.25; the
-                       random direction at twice the distance; one random direction drawn once (the same for every
-                       image and step) with the length of g(z) - x; -x (x's ink darkened) with that length
+  avae_quarter, avae_random_x2, avae_fixed, avae_dimmed, avae_orthogonal, avae_ink
+                       only when named in --config.run_names: s = 0.25; the random direction at twice the distance;
+                       one random direction drawn once (the same for every image and step) with the length of
+                       g(z) - x; -x (x's ink darkened) with that length; g(z) - x less its component along x,
+                       scaled back to its length; a random direction (new each step) on x's ink, the pixels and
+                       channels where x > 0, with that length
 Is it the distance of the decoder's output from x, or its direction, that leaves x unprotected? And if the
 direction: is it only that x's own residual is predictable (avae_fixed: as predictable, a single direction, but
-unrelated to x), or that it darkens x's own ink (avae_dimmed: a function of x, but not the decoder's error)?
+unrelated to x), or that it darkens x's own ink (avae_dimmed: a function of x, but not the decoder's error)? And
+if x's dimming undoes the protection: does x's residual without its part along x (avae_orthogonal) still undo it,
+and does an offset that only lies where x's ink is (avae_ink: random, not a function of x's values) undo it?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1
 (~4.5 min of training per run on the 2-core CPU, evaluation ~1.5-2 min); `smoke` (CI); `paper` (100k steps at lr
@@ -57,6 +62,12 @@ def get_config(arg=None):
         role="control", default=False, note="the same direction for every image and step: predictable, not x's own")
     add(config, "avae_dimmed", "AVAE, noise at x - x scaled to the length of g(z) - x", moved("dimmed", 1.0),
         role="control", default=False, note="x's ink darkened by as much as g(z) differs from x: a function of x")
+    add(config, "avae_orthogonal", "AVAE, noise at x + (g(z) - x) less its part along x, as long as g(z) - x",
+        moved("orthogonal", 1.0), role="control", default=False,
+        note="x's own residual without the dimming: the decoder's error, not along x")
+    add(config, "avae_ink", "AVAE, noise at x + a random direction on x's ink, as long as g(z) - x",
+        moved("ink", 1.0), role="control", default=False,
+        note="random, new each step, on the pixels and channels where x > 0: where x's residual lies, not x's own")
     reproduce_lib.table1_report(
         config, time_reference="vae", curve_runs=("avae",),
         comparisons=(
@@ -70,6 +81,10 @@ def get_config(arg=None):
              "question": "With one fixed direction in place of a new random one each step, is the AVAE as robust?"},
             {"run": "avae_dimmed", "against": "avae",
              "question": "Offset along -x (x darkened) instead of x's own residual, is the AVAE robust?"},
+            {"run": "avae_orthogonal", "against": "avae",
+             "question": "With x's own residual less its part along x, is the AVAE robust?"},
+            {"run": "avae_ink", "against": "avae_random",
+             "question": "With the random direction kept on x's ink, is the AVAE as robust?"},
             {"run": "avae_half", "against": "avae",
              "question": "Halfway to g(z), is the AVAE robust?"},
             {"run": "avae", "against": "vae", "question": "Is the AVAE more robust than the VAE?"},

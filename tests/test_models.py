@@ -142,6 +142,40 @@ def test_avae_dimmed_offset_is_minus_x_with_the_residuals_length_and_zero_for_a_
     assert np.isfinite(moved).all() and length[0] > 0
 
 
+def _with_length(directions, length):
+    """Each row of `directions` [B, D] scaled to `length` [B]; a zero row stays zero."""
+    norm = np.linalg.norm(directions, axis=1, keepdims=True)
+    return length[:, None] * np.divide(directions, norm, out=np.zeros_like(directions), where=norm > 0)
+
+
+def test_avae_orthogonal_offset_is_the_residual_less_its_part_along_x_with_the_residuals_length():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    batch[0] = 0.0  # a black image: nothing to remove, its residual is already orthogonal to it
+    offset, residual = _offset(models.AVAE(encoder, decoder, seed=7, delusion_offset="orthogonal",
+                                           offset_scale=0.5), batch)
+    flat = batch.reshape(6, -1).astype(np.float64)
+    squared = (flat * flat).sum(1, keepdims=True)
+    along = np.divide((residual * flat).sum(1, keepdims=True), squared, out=np.zeros((6, 1)), where=squared > 0)
+    expected = _with_length(residual - along * flat, 0.5 * np.linalg.norm(residual, axis=1))
+    np.testing.assert_allclose(offset, expected, atol=1e-5)
+    assert np.abs((offset[1:] * flat[1:]).sum(1)).max() < 1e-3 * np.abs((residual[1:] * flat[1:]).sum(1)).min()
+
+
+def test_avae_ink_offset_is_the_random_direction_where_x_is_positive_with_the_residuals_length():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    batch[:, :14] = 0.0  # black top half (MNIST-like background)
+    batch[1, ..., 1:] = 0.0  # one image coloured in its first channel only
+    batch[0] = 0.0  # a black image: no ink, no offset
+    ink, residual = _offset(models.AVAE(encoder, decoder, seed=7, delusion_offset="ink", offset_scale=2.0), batch)
+    random, _ = _offset(models.AVAE(encoder, decoder, seed=7, delusion_offset="random"), batch)
+    on_ink = (batch > 0).reshape(6, -1)
+    np.testing.assert_allclose(ink, _with_length(random * on_ink, 2.0 * np.linalg.norm(residual, axis=1)),
+                               atol=1e-5)
+    assert np.count_nonzero(ink[1]) == np.count_nonzero(on_ink[1]) > 0 and not ink[0].any()
+
+
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
 

@@ -12,7 +12,7 @@ from tf_avae.validation import check_choice, check_non_negative
 
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
-DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed")
+DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink")
 
 
 def delusion_images(model, raw, step, delusion):
@@ -30,14 +30,23 @@ def delusion_images(model, raw, step, delusion):
     return tf.stop_gradient(images)
 
 
-def _offset_direction(model, images, step, offset):
-    """The direction of a "random", "fixed" or "dimmed" offset (`moved_delusion_images`), of any length."""
-    if offset == "random":  # new each step, replica-consistent
-        return rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
+def _offset_direction(model, images, residual, step, offset):
+    """The direction of a "random", "fixed", "dimmed", "orthogonal" or "ink" offset (`moved_delusion_images`),
+    of any length; zero for a black image where it is built from x, which then gets no offset."""
+    if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
+        direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
+        return direction if offset == "random" else direction * tf.cast(images > 0, images.dtype)
     if offset == "fixed":  # one direction for every example, step and replica
         seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
         return rng.stateless_normal(tf.shape(images)[1:], seed, images.dtype)[tf.newaxis]
-    return -images  # "dimmed"; zero for a black image, which then gets no offset
+    if offset == "orthogonal":  # x's residual less its component along x
+        along = tf.math.divide_no_nan(_per_example_dot(residual, images), _per_example_dot(images, images))
+        return residual - along * images
+    return -images  # "dimmed"
+
+
+def _per_example_dot(a, b):
+    return tf.reduce_sum(a * b, axis=list(range(1, a.shape.rank)), keepdims=True)
 
 
 def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
@@ -47,8 +56,10 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     noise at the training image x), a random direction of the same L2 length per example, drawn anew each step
     ("random") or drawn once from the seed and the same for every image and step ("fixed": as predictable as
     x's own residual, but not a function of x), -x with that length ("dimmed": a function of x, x's ink
-    darkened, as its residual mostly is, but not the decoder's error), or the next example's residual in the
-    (per-replica) batch ("shuffled": a decoder-like residual of another image).
+    darkened, as its residual mostly is, but not the decoder's error), x's residual less its component along x
+    ("orthogonal": the decoder's error without the dimming), a "random" direction kept on x's ink, the pixels
+    and channels where x > 0 ("ink": where x's residual mostly lies, but not a function of the decoder), or the
+    next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
     if offset == "decoder" and scale == 1.0:
@@ -59,7 +70,7 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     if offset == "shuffled":
         residual = tf.roll(residual, shift=-1, axis=0)
     elif offset != "decoder":  # another direction, with the residual's length
-        direction = _offset_direction(model, images, step, offset)
+        direction = _offset_direction(model, images, residual, step, offset)
         residual = per_example_l2(residual) * tf.math.divide_no_nan(direction, per_example_l2(direction))
     return tf.stop_gradient(images + scale * residual + noise)
 
@@ -76,8 +87,8 @@ class AVAE(RepresentationModel):
     `delusion_offset` and `offset_scale` are a diagnosis of where x~'s noise must be centred, not the paper's
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
-    with its length, or another example's residual
-    (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
+    with its length, the residual less its component along x, a random direction on x's ink, or another
+    example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
