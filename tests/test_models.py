@@ -129,6 +129,12 @@ def test_avae_fixed_offset_is_one_direction_for_every_image_and_step_with_the_re
     assert abs(float((_unit_rows(other_seed)[0] * directions[0][0]).sum())) < 0.2
 
 
+def _with_length(directions, length):
+    """Each row of `directions` [B, D] scaled to `length` [B]; a zero row stays zero."""
+    norm = np.linalg.norm(directions, axis=1, keepdims=True)
+    return length[:, None] * np.divide(directions, norm, out=np.zeros_like(directions), where=norm > 0)
+
+
 def test_avae_dimmed_offset_is_minus_x_with_the_residuals_length_and_zero_for_a_black_image():
     encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
     batch = helpers.images(6)
@@ -136,16 +142,9 @@ def test_avae_dimmed_offset_is_minus_x_with_the_residuals_length_and_zero_for_a_
     model = models.AVAE(encoder, decoder, seed=7, delusion_offset="dimmed", offset_scale=0.5)
     moved, decoded, noise = _moved_delusion(model, batch)
     length = np.linalg.norm((decoded - batch).reshape(6, -1), axis=1)
-    norm = np.linalg.norm(batch.reshape(6, -1), axis=1)
-    scale = np.divide(length, norm, out=np.zeros(6), where=norm > 0)[:, None, None, None]
-    np.testing.assert_allclose(moved, batch - 0.5 * scale * batch + noise, atol=1e-5)
+    offset = _with_length(-batch.reshape(6, -1), 0.5 * length).reshape(batch.shape)
+    np.testing.assert_allclose(moved, batch + offset + noise, atol=1e-5)
     assert np.isfinite(moved).all() and length[0] > 0
-
-
-def _with_length(directions, length):
-    """Each row of `directions` [B, D] scaled to `length` [B]; a zero row stays zero."""
-    norm = np.linalg.norm(directions, axis=1, keepdims=True)
-    return length[:, None] * np.divide(directions, norm, out=np.zeros_like(directions), where=norm > 0)
 
 
 def test_avae_orthogonal_offset_is_the_residual_less_its_part_along_x_with_the_residuals_length():

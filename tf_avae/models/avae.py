@@ -32,7 +32,8 @@ def delusion_images(model, raw, step, delusion):
 
 def _offset_direction(model, images, residual, step, offset):
     """The direction of a "random", "fixed", "dimmed", "orthogonal" or "ink" offset (`moved_delusion_images`),
-    of any length; zero for a black image where it is built from x, which then gets no offset."""
+    of any length. "dimmed" and "ink" give a black image none, which then gets no offset; "orthogonal" gives it
+    its whole residual (nothing lies along x)."""
     if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
         direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
         return direction if offset == "random" else direction * tf.cast(images > 0, images.dtype)
@@ -46,6 +47,7 @@ def _offset_direction(model, images, residual, step, offset):
 
 
 def _per_example_dot(a, b):
+    """<a_i, b_i> over all non-batch axes, shaped [B, 1, ..., 1] as `per_example_l2`."""
     return tf.reduce_sum(a * b, axis=list(range(1, a.shape.rank)), keepdims=True)
 
 
