@@ -175,6 +175,22 @@ def test_avae_ink_offset_is_the_random_direction_where_x_is_positive_with_the_re
     assert np.count_nonzero(ink[1]) == np.count_nonzero(on_ink[1]) > 0 and not ink[0].any()
 
 
+def test_avae_signed_offset_is_the_residual_times_a_random_sign_per_example_and_step():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(16)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="signed", offset_scale=0.5)
+    signs = []
+    for step in (4, 9):
+        offset, residual = _offset(model, batch, step)
+        sign = np.sign((offset * residual).sum(1))
+        np.testing.assert_allclose(offset, 0.5 * sign[:, None] * residual, atol=1e-5)
+        signs.append(sign)
+        again, _ = _offset(model, batch, step)
+        np.testing.assert_array_equal(offset, again)  # a function of (seed, step)
+    assert all(0 < np.count_nonzero(sign > 0) < 16 for sign in signs)  # both signs in a batch (p = 2^-15 each)
+    assert (signs[0] != signs[1]).any()  # new each step
+
+
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
 

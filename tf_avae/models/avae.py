@@ -12,7 +12,7 @@ from tf_avae.validation import check_choice, check_non_negative
 
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
-DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink")
+DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed")
 
 
 def delusion_images(model, raw, step, delusion):
@@ -31,8 +31,8 @@ def delusion_images(model, raw, step, delusion):
 
 
 def _offset_direction(model, images, residual, step, offset):
-    """The direction of a "random", "fixed", "dimmed", "orthogonal" or "ink" offset (`moved_delusion_images`),
-    of any length. "dimmed" and "ink" give a black image none, which then gets no offset; "orthogonal" gives it
+    """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink" or "signed" offset
+    (`moved_delusion_images`), of any length. "dimmed" and "ink" give a black image none, which then gets no offset; "orthogonal" gives it
     its whole residual (nothing lies along x)."""
     if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
         direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
@@ -43,6 +43,10 @@ def _offset_direction(model, images, residual, step, offset):
     if offset == "orthogonal":  # x's residual less its component along x
         along = tf.math.divide_no_nan(_per_example_dot(residual, images), _per_example_dot(images, images))
         return residual - along * images
+    if offset == "signed":  # x's residual times a random sign per example, new each step, replica-consistent
+        coin = rng.uniform(tf.shape(images)[:1], rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
+        sign = tf.where(coin < 0.5, -1.0, 1.0)
+        return residual * tf.reshape(tf.cast(sign, residual.dtype), [-1] + [1] * (residual.shape.rank - 1))
     return -images  # "dimmed"
 
 
@@ -60,8 +64,10 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     x's own residual, but not a function of x), -x with that length ("dimmed": a function of x, x's ink
     darkened, as its residual mostly is, but not the decoder's error), x's residual less its component along x
     ("orthogonal": the decoder's error without the dimming), a "random" direction kept on x's ink, the pixels
-    and channels where x > 0 ("ink": where x's residual mostly lies, but not a function of the decoder), or the
-    next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
+    and channels where x > 0 ("ink": where x's residual mostly lies, but not a function of the decoder), x's
+    residual with a random sign per example, new each step ("signed": x's own direction, but centred at x on
+    average), or the next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of
+    another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
     if offset == "decoder" and scale == 1.0:
@@ -89,8 +95,8 @@ class AVAE(RepresentationModel):
     `delusion_offset` and `offset_scale` are a diagnosis of where x~'s noise must be centred, not the paper's
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
-    with its length, the residual less its component along x, a random direction on x's ink, or another
-    example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
+    with its length, the residual less its component along x, a random direction on x's ink, the residual with a
+    random sign, or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
