@@ -32,8 +32,8 @@ def delusion_images(model, raw, step, delusion):
 
 def _offset_direction(model, images, residual, step, offset):
     """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink" or "signed" offset
-    (`moved_delusion_images`), of any length. "dimmed" and "ink" give a black image none, which then gets no offset; "orthogonal" gives it
-    its whole residual (nothing lies along x)."""
+    (`moved_delusion_images`), of any length. "dimmed" and "ink" give a black image none, which then gets no
+    offset; "orthogonal" gives it its whole residual (nothing lies along x)."""
     if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
         direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
         return direction if offset == "random" else direction * tf.cast(images > 0, images.dtype)
@@ -96,7 +96,8 @@ class AVAE(RepresentationModel):
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
     with its length, the residual less its component along x, a random direction on x's ink, the residual with a
-    random sign, or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
+    random sign, or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at
+    the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
