@@ -21,6 +21,7 @@ CASES = {
     "AVAE-conv-random-offset": (models.AVAE, "conv",
                                 {"rho": 0.9, "delusion_offset": "random", "offset_scale": 0.5}, {}),
     "AVAE-conv-fixed-offset": (models.AVAE, "conv", {"rho": 0.9, "delusion_offset": "fixed"}, {}),
+    "AVAE-conv-signed-offset": (models.AVAE, "conv", {"rho": 0.9, "delusion_offset": "signed"}, {}),
     "AVAE-conv-batchnorm": (models.AVAE, "conv", {"rho": 0.9, "delusion": "mean"}, {"batch_norm": True}),
     "AE-resnet-float64": (models.AE, "resnet", {}, {}),
 }
