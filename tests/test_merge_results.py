@@ -151,3 +151,23 @@ def test_parts_whose_layouts_differ_by_declared_runs_merge_under_the_newest_layo
     shrunk["report"]["sweep_control_runs"] = [n for n in shrunk["report"]["sweep_control_runs"] if n != "se_w3"]
     with pytest.raises(ValueError, match=r"does not place run\(s\) \['se_w3'\]"):
         reproduce_lib.merge_results([older, shrunk], tmp_path / "merged")
+
+
+def test_the_runs_plots_give_every_run_its_own_colour_beyond_the_default_cycles_ten(monkeypatch, tmp_path):
+    from matplotlib.colors import to_rgba
+
+    drawn = []
+    monkeypatch.setattr(reproduce_lib, "_save", lambda figure, path: drawn.append(figure) or str(path))
+    report = _committed("delusion_centre_conv_5k")  # 11 runs
+    ten = copy.deepcopy(report)
+    ten["runs"] = dict(list(reproduce_lib._runs_in_order(report))[:10])
+    for results in (report, ten):
+        reproduce_lib.plot_runs_vs_radius(results, tmp_path)
+        reproduce_lib.plot_probe(results, tmp_path)
+    for figure, runs in zip(drawn, (11, 11, 10, 10)):
+        axes = figure.axes[0]
+        colours = [to_rgba(line.get_color()) for line in axes.get_lines()] or [
+            to_rgba(bars.patches[0].get_facecolor()) for bars in axes.containers]
+        assert len(colours) == runs and len(set(colours)) == runs
+        if runs == 10:  # up to ten runs: Matplotlib's default cycle, as before
+            assert colours == [to_rgba(f"C{number}") for number in range(10)]

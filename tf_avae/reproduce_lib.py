@@ -1292,6 +1292,16 @@ def results_markdown(results: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- plots
+def _colour(number: int, count: int):
+    """Colour of series `number` of `count` on one plot: Matplotlib's default cycle up to its 10 colours, tab20's
+    20 beyond that, so that up to 20 series never share a colour (the default cycle repeats from the 11th)."""
+    if count <= 10:
+        return f"C{number}"
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](number % 20)
+
+
 def _figure():
     from matplotlib.figure import Figure
 
@@ -1324,7 +1334,7 @@ def plot_runs_vs_radius(results, directory) -> str | None:
             if points:
                 xs, ys = zip(*points)
                 (line,) = axes.plot(xs, ys, "--" if entry["role"] == "control" else "-", marker="o",
-                                    color=f"C{number % 10}", label=entry["label"])
+                                    color=_colour(number, len(runs)), label=entry["label"])
                 legend.setdefault(entry["label"], line)
         axes.set(xlabel="L-inf radius eps", ylabel="adversarial accuracy (%)", ylim=(-2, 102), title=task)
         axes.grid(alpha=0.3)
@@ -1372,11 +1382,12 @@ def plot_sweep(results, directory) -> str | None:
     label = report.get("sweep_label") or report.get("sweep_key")
     kind = "adversarial" if any(radii) else "linear-probe"
     for panel_tasks, axes in panels:
+        lines = len(panel_tasks) * len(radii)
         for number, (task, radius) in enumerate((t, r) for t in panel_tasks for r in radii):
             for suffix, runs, spec in series:
                 ys = [_metric(e, adv_key(task, radius)) for _, e in runs]
                 axes.plot([x for x, _ in runs], [np.nan if y is None else y for y in ys],
-                          spec.style if radius else spec.clean_style, marker=spec.marker, color=f"C{number % 10}",
+                          spec.style if radius else spec.clean_style, marker=spec.marker, color=_colour(number, lines),
                           label=f"eps={radius:g}{suffix}" if several else f"{task}, eps={radius:g}{suffix}")
         title = panel_tasks[0] if several else f"{kind} accuracy against {label}"
         axes.set(xlabel=label, ylabel="accuracy (%)", ylim=(-2, 102), title=title)
@@ -1417,7 +1428,8 @@ def plot_probe(results, directory) -> str | None:
     width = 0.8 / len(runs)
     for number, (name, entry) in enumerate(runs):
         values = [_metric(entry, f"probe/{t}") or 0.0 for t in tasks]
-        axes.bar(np.arange(len(tasks)) + number * width, values, width, color=f"C{number % 10}", label=entry["label"])
+        axes.bar(np.arange(len(tasks)) + number * width, values, width, color=_colour(number, len(runs)),
+                 label=entry["label"])
     axes.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
     axes.set(ylabel="linear-probe accuracy (%)", ylim=(0, 102), title="linear probe on the frozen encoder")
     axes.legend(fontsize=7)
