@@ -163,10 +163,14 @@ def default_step_size(epsilon: float, num_steps: int) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
+def per_example_dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """<a_i, b_i> over all non-batch axes, shaped [B, 1, ..., 1] to broadcast against a and b."""
+    return tf.reduce_sum(a * b, axis=list(range(1, a.shape.rank)), keepdims=True)
+
+
 def per_example_l2(t: tf.Tensor) -> tf.Tensor:
     """||t_i||_2 over all non-batch axes, shaped [B, 1, ..., 1] to broadcast against t."""
-    axes = list(range(1, t.shape.rank))
-    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=axes, keepdims=True))
+    return tf.sqrt(per_example_dot(t, t))
 
 
 def region_mask(x: Any, region: str = "all") -> tf.Tensor | None:

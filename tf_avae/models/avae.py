@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from tf_avae import rng
-from tf_avae.adversarial import per_example_l2
+from tf_avae.adversarial import per_example_dot, per_example_l2
 from tf_avae.models.base import RepresentationModel, check_beta, check_rho
 from tf_avae.validation import check_choice, check_non_negative
 
@@ -41,18 +41,13 @@ def _offset_direction(model, images, residual, step, offset):
         seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
         return rng.stateless_normal(tf.shape(images)[1:], seed, images.dtype)[tf.newaxis]
     if offset == "orthogonal":  # x's residual less its component along x
-        along = tf.math.divide_no_nan(_per_example_dot(residual, images), _per_example_dot(images, images))
+        along = tf.math.divide_no_nan(per_example_dot(residual, images), per_example_dot(images, images))
         return residual - along * images
     if offset == "signed":  # x's residual times a random sign per example, new each step, replica-consistent
         coin = rng.uniform(tf.shape(images)[:1], rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
         sign = tf.where(coin < 0.5, -1.0, 1.0)
         return residual * tf.reshape(tf.cast(sign, residual.dtype), [-1] + [1] * (residual.shape.rank - 1))
     return -images  # "dimmed"
-
-
-def _per_example_dot(a, b):
-    """<a_i, b_i> over all non-batch axes, shaped [B, 1, ..., 1] as `per_example_l2`."""
-    return tf.reduce_sum(a * b, axis=list(range(1, a.shape.rank)), keepdims=True)
 
 
 def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
