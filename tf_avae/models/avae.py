@@ -44,9 +44,9 @@ def _offset_direction(model, images, residual, step, offset):
         along = tf.math.divide_no_nan(per_example_dot(residual, images), per_example_dot(images, images))
         return residual - along * images
     if offset == "signed":  # x's residual times a random sign per example, new each step, replica-consistent
-        coin = rng.uniform(tf.shape(images)[:1], rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
-        sign = tf.where(coin < 0.5, -1.0, 1.0)
-        return residual * tf.reshape(tf.cast(sign, residual.dtype), [-1] + [1] * (residual.shape.rank - 1))
+        shape = tf.concat([tf.shape(images)[:1], tf.ones([images.shape.rank - 1], tf.int32)], axis=0)  # [B, 1, ..]
+        coin = rng.uniform(shape, rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
+        return tf.where(coin < 0.5, -residual, residual)
     return -images  # "dimmed"
 
 
