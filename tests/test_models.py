@@ -191,6 +191,31 @@ def test_avae_signed_offset_is_the_residual_times_a_random_sign_per_example_and_
     assert (signs[0] != signs[1]).any()  # new each step
 
 
+def _moved_entries(source, target):
+    """For a row of distinct values, the column each entry of `source` [D] moved to in `target` [D]."""
+    moved = np.empty(source.shape, np.int64)
+    moved[np.argsort(source)] = np.argsort(target)
+    return moved
+
+
+def test_avae_scrambled_offset_is_the_residual_with_one_fixed_permutation_of_its_entries():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="scrambled", offset_scale=0.5)
+    moved = None
+    for step in (4, 9):  # another posterior draw, the same permutation for every example
+        offset, residual = _offset(model, batch, step)
+        if moved is None:  # read off the first example
+            moved = _moved_entries(residual[0], offset[0])
+        scrambled = np.empty_like(residual)
+        scrambled[:, moved] = 0.5 * residual
+        np.testing.assert_allclose(offset, scrambled, atol=1e-5)
+    assert np.count_nonzero(moved == np.arange(len(moved))) < 20  # entries moved (about 1 stays, by chance)
+    assert np.abs((_unit_rows(offset) * _unit_rows(residual)).sum(1)).max() < 0.2  # not the residual's direction
+    other_seed, residual = _offset(models.AVAE(encoder, decoder, seed=8, delusion_offset="scrambled"), batch)
+    assert np.count_nonzero(_moved_entries(residual[0], other_seed[0]) == moved) < 20
+
+
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
 

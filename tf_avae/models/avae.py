@@ -12,7 +12,7 @@ from tf_avae.validation import check_choice, check_non_negative
 
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
-DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed")
+DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled")
 
 
 def delusion_images(model, raw, step, delusion):
@@ -31,7 +31,7 @@ def delusion_images(model, raw, step, delusion):
 
 
 def _offset_direction(model, images, residual, step, offset):
-    """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink" or "signed" offset
+    """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink", "signed" or "scrambled" offset
     (`moved_delusion_images`), of any length. "dimmed" and "ink" give a black image none, which then gets no
     offset; "orthogonal" gives it its whole residual (nothing lies along x)."""
     if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
@@ -47,6 +47,12 @@ def _offset_direction(model, images, residual, step, offset):
         shape = tf.concat([tf.shape(images)[:1], tf.ones([images.shape.rank - 1], tf.int32)], axis=0)  # [B, 1, ..]
         coin = rng.uniform(shape, rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
         return tf.where(coin < 0.5, -residual, residual)
+    if offset == "scrambled":  # x's residual with its entries moved by one permutation, the same every step
+        size = residual.shape[1:].num_elements()
+        seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
+        order = tf.argsort(rng.stateless_uniform([size], seed))
+        flat = tf.gather(tf.reshape(residual, [-1, size]), order, axis=1)
+        return tf.reshape(flat, tf.shape(residual))
     return -images  # "dimmed"
 
 
@@ -61,8 +67,9 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     ("orthogonal": the decoder's error without the dimming), a "random" direction kept on x's ink, the pixels
     and channels where x > 0 ("ink": where x's residual mostly lies, but not a function of the decoder), x's
     residual with a random sign per example, new each step ("signed": x's own direction, but centred at x on
-    average), or the next example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of
-    another image).
+    average), x's residual with its pixels and channels permuted by one fixed permutation ("scrambled": x's own
+    residual's values, a deterministic function of x, but not along x's content), or the next example's
+    residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
     if offset == "decoder" and scale == 1.0:
@@ -91,8 +98,8 @@ class AVAE(RepresentationModel):
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
     with its length, the residual less its component along x, a random direction on x's ink, the residual with a
-    random sign, or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at
-    the training image x itself.
+    random sign, the residual with its entries permuted, or another example's residual (`moved_delusion_images`).
+    `offset_scale=0` centres the noise at the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
