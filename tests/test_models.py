@@ -216,6 +216,24 @@ def test_avae_scrambled_offset_is_the_residual_with_one_fixed_permutation_of_its
     assert np.count_nonzero(_moved_entries(residual[0], other_seed[0]) == moved) < 20
 
 
+def test_avae_shifted_offset_is_the_residual_moved_down_and_right_by_a_few_pixels():
+    from tf_avae.models.avae import SHIFT_PIXELS
+
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    moved, decoded, noise = _moved_delusion(models.AVAE(encoder, decoder, seed=7, delusion_offset="shifted",
+                                                        offset_scale=0.5), batch)
+    shifted = np.zeros_like(batch)  # built by slicing, not rolling: the wrapped-around rows and columns apart
+    k = SHIFT_PIXELS
+    residual = decoded - batch
+    shifted[:, k:, k:] = residual[:, :-k, :-k]
+    shifted[:, :k, k:] = residual[:, -k:, :-k]
+    shifted[:, k:, :k] = residual[:, :-k, -k:]
+    shifted[:, :k, :k] = residual[:, -k:, -k:]
+    np.testing.assert_allclose(moved, batch + 0.5 * shifted + noise, atol=1e-5)
+    assert 0 < k < batch.shape[1] // 2
+
+
 class Recorder(keras.layers.Layer):
     """Records the last tensor it was given (a test probe wrapped around a network input)."""
 

@@ -399,7 +399,8 @@ def test_delusion_centre_runs_are_table1s_avae_with_only_the_centre_of_its_noise
                      "avae_shuffled": ("shuffled", 1.0), "avae_quarter": ("decoder", 0.25),
                      "avae_random_x2": ("random", 2.0), "avae_fixed": ("fixed", 1.0),
                      "avae_dimmed": ("dimmed", 1.0), "avae_orthogonal": ("orthogonal", 1.0), "avae_ink": ("ink", 1.0),
-                     "avae_signed": ("signed", 1.0), "avae_scrambled": ("scrambled", 1.0)}
+                     "avae_signed": ("signed", 1.0), "avae_scrambled": ("scrambled", 1.0),
+                     "avae_shifted": ("shifted", 1.0)}
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():

@@ -12,7 +12,10 @@ from tf_avae.validation import check_choice, check_non_negative
 
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
-DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled")
+DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled",
+                    "shifted")
+# How far "shifted" moves x's residual, in pixels down and right (MNIST's strokes are ~2-3 pixels wide).
+SHIFT_PIXELS = 4
 
 
 def delusion_images(model, raw, step, delusion):
@@ -31,7 +34,7 @@ def delusion_images(model, raw, step, delusion):
 
 
 def _offset_direction(model, images, residual, step, offset):
-    """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink", "signed" or "scrambled" offset
+    """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled" or "shifted" offset
     (`moved_delusion_images`), of any length. "dimmed" and "ink" give a black image none, which then gets no
     offset; "orthogonal" gives it its whole residual (nothing lies along x)."""
     if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
@@ -53,6 +56,8 @@ def _offset_direction(model, images, residual, step, offset):
         order = tf.argsort(rng.stateless_uniform([size], seed))
         flat = tf.gather(tf.reshape(residual, [-1, size]), order, axis=1)
         return tf.reshape(flat, tf.shape(residual))
+    if offset == "shifted":  # x's residual moved SHIFT_PIXELS down and right (wrapping around)
+        return tf.roll(residual, shift=[SHIFT_PIXELS, SHIFT_PIXELS], axis=[1, 2])
     return -images  # "dimmed"
 
 
@@ -68,7 +73,8 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     and channels where x > 0 ("ink": where x's residual mostly lies, but not a function of the decoder), x's
     residual with a random sign per example, new each step ("signed": x's own direction, but centred at x on
     average), x's residual with its pixels and channels permuted by one fixed permutation ("scrambled": x's own
-    residual's values, a deterministic function of x, but not along x's content), or the next example's
+    residual's values, a deterministic function of x, but not along x's content), x's residual moved
+    `SHIFT_PIXELS` down and right ("shifted": laid out like x's strokes, next to them), or the next example's
     residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
@@ -98,8 +104,8 @@ class AVAE(RepresentationModel):
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
     with its length, the residual less its component along x, a random direction on x's ink, the residual with a
-    random sign, the residual with its entries permuted, or another example's residual (`moved_delusion_images`).
-    `offset_scale=0` centres the noise at the training image x itself.
+    random sign, the residual with its entries permuted or moved a few pixels, or another example's residual
+    (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
