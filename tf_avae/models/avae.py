@@ -14,7 +14,7 @@ DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
 DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled",
                     "shifted")
-# How far "shifted" moves x's residual, in pixels down and right (MNIST's strokes are ~2-3 pixels wide).
+# How far "shifted" moves x's residual, in pixels down and right (MNIST's strokes are ~2-4 pixels wide).
 SHIFT_PIXELS = 4
 
 
