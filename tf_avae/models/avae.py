@@ -14,6 +14,9 @@ DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
 DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled",
                     "shifted")
+# The offsets that are x's residual itself, rearranged (`_rearranged_residual`); the others are directions given
+# its length (`_offset_direction`).
+_REARRANGED_OFFSETS = ("decoder", "shuffled", "signed", "scrambled", "shifted")
 # How far "shifted" moves x's residual, in pixels down and right (MNIST's strokes are ~2-4 pixels wide).
 SHIFT_PIXELS = 4
 
@@ -33,10 +36,31 @@ def delusion_images(model, raw, step, delusion):
     return tf.stop_gradient(images)
 
 
+def _rearranged_residual(model, residual, step, offset):
+    """x's residual g(z) - x, kept as it is ("decoder") or rearranged, at its own length: the next example's in the
+    (per-replica) batch ("shuffled"), times a random sign per example ("signed"), with its entries permuted
+    ("scrambled") or moved SHIFT_PIXELS ("shifted") (`moved_delusion_images`)."""
+    if offset == "shuffled":
+        return tf.roll(residual, shift=-1, axis=0)
+    if offset == "signed":  # a random sign per example, new each step, replica-consistent
+        shape = tf.concat([tf.shape(residual)[:1], tf.ones([residual.shape.rank - 1], tf.int32)], axis=0)  # [B, 1, ..]
+        coin = rng.uniform(shape, rng.step_seed(model.seed, step, rng.OFFSET_STREAM), residual.dtype)
+        return tf.where(coin < 0.5, -residual, residual)
+    if offset == "scrambled":  # its entries moved by one permutation, the same for every example and step
+        size = residual.shape[1:].num_elements()
+        seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
+        order = tf.argsort(rng.stateless_uniform([size], seed))
+        flat = tf.gather(tf.reshape(residual, [-1, size]), order, axis=1)
+        return tf.reshape(flat, tf.shape(residual))
+    if offset == "shifted":  # moved SHIFT_PIXELS down and right (wrapping around)
+        return tf.roll(residual, shift=[SHIFT_PIXELS, SHIFT_PIXELS], axis=[1, 2])
+    return residual  # "decoder"
+
+
 def _offset_direction(model, images, residual, step, offset):
-    """The direction of a "random", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled" or "shifted" offset
-    (`moved_delusion_images`), of any length. "dimmed" and "ink" give a black image none, which then gets no
-    offset; "orthogonal" gives it its whole residual (nothing lies along x)."""
+    """The direction of a "random", "fixed", "dimmed", "orthogonal" or "ink" offset (`moved_delusion_images`), of
+    any length. "dimmed" and "ink" give a black image none, which then gets no offset; "orthogonal" gives it its
+    whole residual (nothing lies along x)."""
     if offset in ("random", "ink"):  # new each step, replica-consistent; "ink" keeps it where x > 0
         direction = rng.normal(tf.shape(images), rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
         return direction if offset == "random" else direction * tf.cast(images > 0, images.dtype)
@@ -46,18 +70,6 @@ def _offset_direction(model, images, residual, step, offset):
     if offset == "orthogonal":  # x's residual less its component along x
         along = tf.math.divide_no_nan(per_example_dot(residual, images), per_example_dot(images, images))
         return residual - along * images
-    if offset == "signed":  # x's residual times a random sign per example, new each step, replica-consistent
-        shape = tf.concat([tf.shape(images)[:1], tf.ones([images.shape.rank - 1], tf.int32)], axis=0)  # [B, 1, ..]
-        coin = rng.uniform(shape, rng.step_seed(model.seed, step, rng.OFFSET_STREAM), images.dtype)
-        return tf.where(coin < 0.5, -residual, residual)
-    if offset == "scrambled":  # x's residual with its entries moved by one permutation, the same every step
-        size = residual.shape[1:].num_elements()
-        seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
-        order = tf.argsort(rng.stateless_uniform([size], seed))
-        flat = tf.gather(tf.reshape(residual, [-1, size]), order, axis=1)
-        return tf.reshape(flat, tf.shape(residual))
-    if offset == "shifted":  # x's residual moved SHIFT_PIXELS down and right (wrapping around)
-        return tf.roll(residual, shift=[SHIFT_PIXELS, SHIFT_PIXELS], axis=[1, 2])
     return -images  # "dimmed"
 
 
@@ -83,9 +95,9 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     mean = model.decoder.likelihood.mean(raw)
     noise = delusion_images(model, raw, step, delusion) - mean  # zero for "mean"
     residual = mean - images
-    if offset == "shuffled":
-        residual = tf.roll(residual, shift=-1, axis=0)
-    elif offset != "decoder":  # another direction, with the residual's length
+    if offset in _REARRANGED_OFFSETS:
+        residual = _rearranged_residual(model, residual, step, offset)
+    else:  # another direction, given the residual's length
         direction = _offset_direction(model, images, residual, step, offset)
         residual = per_example_l2(residual) * tf.math.divide_no_nan(direction, per_example_l2(direction))
     return tf.stop_gradient(images + scale * residual + noise)
