@@ -50,42 +50,52 @@ def get_config(arg=None):
     reproduce_lib.color_mnist_conv(config)
     add = reproduce_lib.add_run
 
-    def moved(offset, scale):
-        return train_lib.paper_model("avae", delusion_offset=offset, offset_scale=scale)
-
     add(config, "vae", "VAE", {"name": "vae", "beta": 1.0}, paper="VAE")
     add(config, "avae", "AVAE: noise at g(z) (eq. 10)", train_lib.paper_model("avae"), curve=True, paper="AVAE")
-    add(config, "avae_at_data", "AVAE, noise at x", moved("decoder", 0.0), role="control",
-        note="x~ = x + noise: the centre moved onto the training image")
-    add(config, "avae_half", "AVAE, noise at x + (g(z) - x) / 2", moved("decoder", 0.5), role="control",
-        note="halfway between x and the decoder's output")
-    add(config, "avae_random", "AVAE, noise at x + a random direction as long as g(z) - x", moved("random", 1.0),
-        role="control", note="as far from x as g(z), in a random direction")
-    add(config, "avae_shuffled", "AVAE, noise at x + another image's g(z) - x", moved("shuffled", 1.0),
-        role="control", note="the next example's decoder residual: decoder-like, not x's own")
-    add(config, "avae_quarter", "AVAE, noise at x + (g(z) - x) / 4", moved("decoder", 0.25), role="control",
-        default=False, note="a quarter of the way to the decoder's output")
-    add(config, "avae_random_x2", "AVAE, noise at x + a random direction twice as long as g(z) - x",
-        moved("random", 2.0), role="control", default=False, note="twice as far as g(z), in a random direction")
-    add(config, "avae_fixed", "AVAE, noise at x + one fixed direction as long as g(z) - x", moved("fixed", 1.0),
-        role="control", default=False, note="the same direction for every image and step: predictable, not x's own")
-    add(config, "avae_dimmed", "AVAE, noise at x - x scaled to the length of g(z) - x", moved("dimmed", 1.0),
-        role="control", default=False, note="x's ink darkened by as much as g(z) differs from x: a function of x")
-    add(config, "avae_orthogonal", "AVAE, noise at x + (g(z) - x) less its part along x, as long as g(z) - x",
-        moved("orthogonal", 1.0), role="control", default=False,
-        note="x's own residual without the dimming: the decoder's error, not along x")
-    add(config, "avae_ink", "AVAE, noise at x + a random direction on x's ink, as long as g(z) - x",
-        moved("ink", 1.0), role="control", default=False,
-        note="random, new each step, on the pixels and channels where x > 0: where x's residual lies, not x's own")
-    add(config, "avae_signed", "AVAE, noise at x +/- (g(z) - x), a random sign per example and step",
-        moved("signed", 1.0), role="control", default=False,
-        note="x's own residual, flipped at random: on average the noise is centred at x")
-    add(config, "avae_scrambled", "AVAE, noise at x + g(z) - x with its entries moved by one fixed permutation",
-        moved("scrambled", 1.0), role="control", default=False,
-        note="a deterministic function of x, with x's residual's values, not along x's content")
-    add(config, "avae_shifted", "AVAE, noise at x + g(z) - x moved 4 pixels down and right",
-        moved("shifted", 1.0), role="control", default=False,
-        note="x's residual, stroke-like and a function of x, laid beside x's strokes instead of on them")
+    # The moved centres, each a control: (run, delusion_offset, offset_scale, runs unasked, label, note).
+    for name, offset, scale, default, label, note in (
+        ("avae_at_data", "decoder", 0.0, True,
+         "AVAE, noise at x",
+         "x~ = x + noise: the centre moved onto the training image"),
+        ("avae_half", "decoder", 0.5, True,
+         "AVAE, noise at x + (g(z) - x) / 2",
+         "halfway between x and the decoder's output"),
+        ("avae_random", "random", 1.0, True,
+         "AVAE, noise at x + a random direction as long as g(z) - x",
+         "as far from x as g(z), in a random direction"),
+        ("avae_shuffled", "shuffled", 1.0, True,
+         "AVAE, noise at x + another image's g(z) - x",
+         "the next example's decoder residual: decoder-like, not x's own"),
+        ("avae_quarter", "decoder", 0.25, False,
+         "AVAE, noise at x + (g(z) - x) / 4",
+         "a quarter of the way to the decoder's output"),
+        ("avae_random_x2", "random", 2.0, False,
+         "AVAE, noise at x + a random direction twice as long as g(z) - x",
+         "twice as far as g(z), in a random direction"),
+        ("avae_fixed", "fixed", 1.0, False,
+         "AVAE, noise at x + one fixed direction as long as g(z) - x",
+         "the same direction for every image and step: predictable, not x's own"),
+        ("avae_dimmed", "dimmed", 1.0, False,
+         "AVAE, noise at x - x scaled to the length of g(z) - x",
+         "x's ink darkened by as much as g(z) differs from x: a function of x"),
+        ("avae_orthogonal", "orthogonal", 1.0, False,
+         "AVAE, noise at x + (g(z) - x) less its part along x, as long as g(z) - x",
+         "x's own residual without the dimming: the decoder's error, not along x"),
+        ("avae_ink", "ink", 1.0, False,
+         "AVAE, noise at x + a random direction on x's ink, as long as g(z) - x",
+         "random, new each step, on the pixels and channels where x > 0: where x's residual lies, not x's own"),
+        ("avae_signed", "signed", 1.0, False,
+         "AVAE, noise at x +/- (g(z) - x), a random sign per example and step",
+         "x's own residual, flipped at random: on average the noise is centred at x"),
+        ("avae_scrambled", "scrambled", 1.0, False,
+         "AVAE, noise at x + g(z) - x with its entries moved by one fixed permutation",
+         "a deterministic function of x, with x's residual's values, not along x's content"),
+        ("avae_shifted", "shifted", 1.0, False,
+         "AVAE, noise at x + g(z) - x moved 4 pixels down and right",
+         "x's residual, stroke-like and a function of x, laid beside x's strokes instead of on them"),
+    ):
+        add(config, name, label, train_lib.paper_model("avae", delusion_offset=offset, offset_scale=scale),
+            role="control", default=default, note=note)
     reproduce_lib.table1_report(
         config, time_reference="vae", curve_runs=("avae",),
         comparisons=(
