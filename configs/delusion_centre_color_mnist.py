@@ -16,14 +16,14 @@ x + s * d (`AVAE(delusion_offset=..., offset_scale=s)`, `tf_avae.models.avae.mov
   avae_random          d = a random direction with the length of g(z) - x, s = 1: as far from x, another direction
   avae_shuffled        d = the next example's g(z) - x in the batch, s = 1: a decoder-like residual, not x's own
   avae_quarter, avae_random_x2, avae_fixed, avae_dimmed, avae_orthogonal, avae_ink, avae_signed, avae_scrambled,
-  avae_shifted
+  avae_shifted, avae_shifted_1, avae_shifted_2, avae_shifted_8
                        only when named in --config.run_names: s = 0.25; the random direction at twice the distance;
                        one random direction drawn once (the same for every image and step) with the length of
                        g(z) - x; -x (x's ink darkened) with that length; g(z) - x less its component along x,
                        scaled back to its length; a random direction (new each step) on x's ink, the pixels and
                        channels where x > 0, with that length; g(z) - x times a random sign per example and step;
                        g(z) - x with its entries moved by one fixed permutation (the same for every image and step);
-                       g(z) - x moved 4 pixels down and right
+                       g(z) - x moved 4 pixels down and right; moved 1, 2 or 8 pixels
 Is it the distance of the decoder's output from x, or its direction, that leaves x unprotected? And if the
 direction: is it only that x's own residual is predictable (avae_fixed: as predictable, a single direction, but
 unrelated to x), or that it darkens x's own ink (avae_dimmed: a function of x, but not the decoder's error)? And
@@ -34,7 +34,7 @@ plus a constant (avae_signed: x's own residual with a random sign, so centred at
 deterministic function of x, or one along x's own content (avae_scrambled: x's residual with its pixels scrambled
 by one fixed permutation, a function of x as close to it for similar images as x's residual, but laid out elsewhere)?
 And must it lie on x's strokes, or is a stroke-like offset beside them enough (avae_shifted: x's residual moved 4
-pixels)?
+pixels), and how does the protection grow with the shift (avae_shifted_1, _2, _8)?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1
 (~4.5 min of training per run on the 2-core CPU, evaluation ~1.5-2 min); `smoke` (CI); `paper` (100k steps at lr
@@ -42,6 +42,9 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 """
 
 from tf_avae import reproduce_lib, train_lib
+
+# avae_shifted_<n>: x's residual moved n pixels down and right, beside avae_shifted's 4.
+SHIFT_CURVE = (1, 2, 8)
 
 
 def get_config(arg=None):
@@ -96,6 +99,10 @@ def get_config(arg=None):
     ):
         add(config, name, label, train_lib.paper_model("avae", delusion_offset=offset, offset_scale=scale),
             role="control", default=default, note=note)
+    for pixels in SHIFT_CURVE:  # avae_shifted's residual moved by other distances (avae_shifted: 4 pixels)
+        add(config, f"avae_shifted_{pixels}", f"AVAE, noise at x + g(z) - x moved {pixels} pixel(s) down and right",
+            train_lib.paper_model("avae", delusion_offset="shifted", offset_scale=1.0, offset_shift=pixels),
+            role="control", default=False, note=f"avae_shifted at a {pixels}-pixel shift: how the protection grows with the distance")
     reproduce_lib.table1_report(
         config, time_reference="vae", curve_runs=("avae",),
         comparisons=(
@@ -119,6 +126,9 @@ def get_config(arg=None):
              "question": "With x's own residual scrambled by one fixed permutation, is the AVAE robust?"},
             {"run": "avae_shifted", "against": "avae",
              "question": "With x's own residual moved 4 pixels, is the AVAE robust?"},
+            *({"run": f"avae_shifted_{pixels}", "against": "avae",
+               "question": f"With x's own residual moved {pixels} pixel(s), is the AVAE robust?"}
+              for pixels in SHIFT_CURVE),
             {"run": "avae_half", "against": "avae",
              "question": "Halfway to g(z), is the AVAE robust?"},
             {"run": "avae", "against": "vae", "question": "Is the AVAE more robust than the VAE?"},

@@ -216,22 +216,28 @@ def test_avae_scrambled_offset_is_the_residual_with_one_fixed_permutation_of_its
     assert np.count_nonzero(_moved_entries(residual[0], other_seed[0]) == moved) < 20
 
 
-def test_avae_shifted_offset_is_the_residual_moved_down_and_right_by_a_few_pixels():
+@pytest.mark.parametrize("pixels", [None, 1, 9])
+def test_avae_shifted_offset_is_the_residual_moved_down_and_right_by_a_few_pixels(pixels, tmp_path):
     from tf_avae.models.avae import SHIFT_PIXELS
 
     encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
     batch = helpers.images(6)
-    moved, decoded, noise = _moved_delusion(models.AVAE(encoder, decoder, seed=7, delusion_offset="shifted",
-                                                        offset_scale=0.5), batch)
+    shift = {} if pixels is None else {"offset_shift": pixels}
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="shifted", offset_scale=0.5, **shift)
+    moved, decoded, noise = _moved_delusion(model, batch)
     shifted = np.zeros_like(batch)  # built by slicing, not rolling: the wrapped-around rows and columns apart
-    k = SHIFT_PIXELS
+    k = SHIFT_PIXELS if pixels is None else pixels
     residual = decoded - batch
     shifted[:, k:, k:] = residual[:, :-k, :-k]
     shifted[:, :k, k:] = residual[:, -k:, :-k]
     shifted[:, k:, :k] = residual[:, :-k, -k:]
     shifted[:, :k, :k] = residual[:, -k:, -k:]
     np.testing.assert_allclose(moved, batch + 0.5 * shifted + noise, atol=1e-5)
-    assert 0 < k < batch.shape[1] // 2
+    assert 0 < SHIFT_PIXELS < batch.shape[1] // 2
+    if pixels is not None:  # the shift is part of the saved model
+        reloaded = helpers.save_and_reload(model, tmp_path / "shifted.keras")
+        assert reloaded.offset_shift == pixels
+        np.testing.assert_array_equal(_moved_delusion(reloaded, batch)[0], moved)
 
 
 class Recorder(keras.layers.Layer):
@@ -393,6 +399,8 @@ def test_same_seed_repeats_training_and_another_seed_does_not():
     ({"rho": 1.0}, "rho"), ({"rho": -1.5}, "rho"), ({"beta": -0.1}, "beta"), ({"delusion": "noise"}, "delusion"),
     ({"rho": float("nan")}, "rho"), ({"delusion_offset": "data"}, "delusion_offset"),
     ({"offset_scale": -0.5}, "offset_scale"), ({"offset_scale": float("nan")}, "offset_scale"),
+    ({"offset_shift": 0}, "offset_shift"), ({"offset_shift": 2.5}, "offset_shift"),
+    ({"offset_shift": 2}, "offset_shift.*only the \"shifted\""),  # would be ignored by the default offset
 ])
 def test_bad_hyperparameters_are_rejected_by_name(kwargs, message):
     encoder, decoder = helpers.networks("mlp")

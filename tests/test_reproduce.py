@@ -392,15 +392,18 @@ def test_delusion_centre_runs_are_table1s_avae_with_only_the_centre_of_its_noise
         if name in ("vae", "avae"):
             continue
         model = dict(run["model"])
-        moved[name] = (model.pop("delusion_offset"), model.pop("offset_scale"))
+        moved[name] = (model.pop("delusion_offset"), model.pop("offset_scale"), model.pop("offset_shift", None))
         # the centre of x~'s noise is the only difference from Table 1's AVAE
         assert {**run, "model": model, "eval": None} == expected, name
-    assert moved == {"avae_at_data": ("decoder", 0.0), "avae_half": ("decoder", 0.5), "avae_random": ("random", 1.0),
-                     "avae_shuffled": ("shuffled", 1.0), "avae_quarter": ("decoder", 0.25),
-                     "avae_random_x2": ("random", 2.0), "avae_fixed": ("fixed", 1.0),
-                     "avae_dimmed": ("dimmed", 1.0), "avae_orthogonal": ("orthogonal", 1.0), "avae_ink": ("ink", 1.0),
-                     "avae_signed": ("signed", 1.0), "avae_scrambled": ("scrambled", 1.0),
-                     "avae_shifted": ("shifted", 1.0)}
+    assert {name: offset[:2] for name, offset in moved.items() if offset[2] is None} == {
+        "avae_at_data": ("decoder", 0.0), "avae_half": ("decoder", 0.5), "avae_random": ("random", 1.0),
+        "avae_shuffled": ("shuffled", 1.0), "avae_quarter": ("decoder", 0.25), "avae_random_x2": ("random", 2.0),
+        "avae_fixed": ("fixed", 1.0), "avae_dimmed": ("dimmed", 1.0), "avae_orthogonal": ("orthogonal", 1.0),
+        "avae_ink": ("ink", 1.0), "avae_signed": ("signed", 1.0), "avae_scrambled": ("scrambled", 1.0),
+        "avae_shifted": ("shifted", 1.0)}  # "shifted" at the default 4 pixels
+    assert {name: offset for name, offset in moved.items() if offset[2] is not None} == {
+        "avae_shifted_1": ("shifted", 1.0, 1), "avae_shifted_2": ("shifted", 1.0, 2),
+        "avae_shifted_8": ("shifted", 1.0, 8)}
 
 
 def test_the_noise_avae_control_runs_only_when_named_and_is_the_noise_control_plus_the_delusion_loop():

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tf_avae import rng
 from tf_avae.adversarial import per_example_dot, per_example_l2
 from tf_avae.models.base import RepresentationModel, check_beta, check_rho
-from tf_avae.validation import check_choice, check_non_negative
+from tf_avae.validation import check_choice, check_non_negative, check_positive_int
 
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
@@ -17,7 +17,7 @@ DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogo
 # The offsets that are x's residual itself, rearranged (`_rearranged_residual`); the others are directions given
 # its length (`_offset_direction`).
 _REARRANGED_OFFSETS = ("decoder", "shuffled", "signed", "scrambled", "shifted")
-# How far "shifted" moves x's residual, in pixels down and right (MNIST's strokes are ~2-4 pixels wide).
+# How far "shifted" moves x's residual by default, in pixels down and right (MNIST's strokes are ~2-4 pixels wide).
 SHIFT_PIXELS = 4
 
 
@@ -39,7 +39,7 @@ def delusion_images(model, raw, step, delusion):
 def _rearranged_residual(model, residual, step, offset):
     """x's residual g(z) - x, kept as it is ("decoder") or rearranged, at its own length: the next example's in the
     (per-replica) batch ("shuffled"), times a random sign per example ("signed"), with its entries permuted
-    ("scrambled") or moved SHIFT_PIXELS ("shifted") (`moved_delusion_images`)."""
+    ("scrambled") or moved `model.offset_shift` pixels ("shifted") (`moved_delusion_images`)."""
     if offset == "shuffled":
         return tf.roll(residual, shift=-1, axis=0)
     if offset == "signed":  # a random sign per example, new each step, replica-consistent
@@ -52,8 +52,8 @@ def _rearranged_residual(model, residual, step, offset):
         order = tf.argsort(rng.stateless_uniform([size], seed))
         flat = tf.gather(tf.reshape(residual, [-1, size]), order, axis=1)
         return tf.reshape(flat, tf.shape(residual))
-    if offset == "shifted":  # moved SHIFT_PIXELS down and right (wrapping around)
-        return tf.roll(residual, shift=[SHIFT_PIXELS, SHIFT_PIXELS], axis=[1, 2])
+    if offset == "shifted":  # moved offset_shift pixels down and right (wrapping around)
+        return tf.roll(residual, shift=[model.offset_shift, model.offset_shift], axis=[1, 2])
     return residual  # "decoder"
 
 
@@ -86,7 +86,7 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     residual with a random sign per example, new each step ("signed": x's own direction, but centred at x on
     average), x's residual with its pixels and channels permuted by one fixed permutation ("scrambled": x's own
     residual's values, a deterministic function of x, but not along x's content), x's residual moved
-    `SHIFT_PIXELS` down and right ("shifted": laid out like x's strokes, next to them), or the next example's
+    `model.offset_shift` pixels down and right ("shifted": laid out like x's strokes, next to them), or the next example's
     residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
@@ -116,21 +116,26 @@ class AVAE(RepresentationModel):
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
     with its length, the residual less its component along x, a random direction on x's ink, the residual with a
-    random sign, the residual with its entries permuted or moved a few pixels, or another example's residual
-    (`moved_delusion_images`). `offset_scale=0` centres the noise at the training image x itself.
+    random sign, the residual with its entries permuted or moved `offset_shift` pixels down and right (only with
+    "shifted"), or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at the
+    training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
 
     def __init__(self, encoder, decoder, rho: float = 0.975, beta: float = 1.0, delusion: str = "sample",
                  seed: int = 0, augmentation: keras.layers.Layer | None = None, delusion_offset: str = "decoder",
-                 offset_scale: float = 1.0, **kwargs):
+                 offset_scale: float = 1.0, offset_shift: int = SHIFT_PIXELS, **kwargs):
         super().__init__(encoder, decoder, seed=seed, **kwargs)
         self.rho = check_rho(rho)
         self.beta = check_beta(beta)
         self.delusion = check_choice("delusion", delusion, DELUSIONS)
         self.delusion_offset = check_choice("delusion_offset", delusion_offset, DELUSION_OFFSETS)
         self.offset_scale = check_non_negative("offset_scale", offset_scale)
+        self.offset_shift = check_positive_int("offset_shift", offset_shift)
+        if self.offset_shift != SHIFT_PIXELS and self.delusion_offset != "shifted":
+            raise ValueError(f"offset_shift={offset_shift} moves only the \"shifted\" offset; got "
+                             f"delusion_offset={self.delusion_offset!r}.")
         if augmentation is not None:
             self.augmentation = self.built_augmentation(augmentation)
         self._finish_build()
@@ -148,4 +153,5 @@ class AVAE(RepresentationModel):
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "beta": self.beta, "delusion": self.delusion,
-                "delusion_offset": self.delusion_offset, "offset_scale": self.offset_scale}
+                "delusion_offset": self.delusion_offset, "offset_scale": self.offset_scale,
+                "offset_shift": self.offset_shift}
