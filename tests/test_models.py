@@ -192,10 +192,11 @@ def test_avae_signed_offset_is_the_residual_times_a_random_sign_per_example_and_
 
 
 def _moved_entries(source, target):
-    """For a row of distinct values, the column each entry of `source` [D] moved to in `target` [D]."""
-    moved = np.empty(source.shape, np.int64)
-    moved[np.argsort(source)] = np.argsort(target)
-    return moved
+    """The column each column of `source` [N, D] moved to in `target` [N, D] (equal up to rounding): the nearest
+    one over all N rows (one example's values alone can be within rounding of each other)."""
+    source, target = source.astype(np.float64), target.astype(np.float64)
+    distances = (source * source).sum(0)[:, None] + (target * target).sum(0)[None] - 2.0 * source.T @ target
+    return np.argmin(distances, axis=1)
 
 
 def test_avae_scrambled_offset_is_the_residual_with_one_fixed_permutation_of_its_entries():
@@ -205,15 +206,36 @@ def test_avae_scrambled_offset_is_the_residual_with_one_fixed_permutation_of_its
     moved = None
     for step in (4, 9):  # another posterior draw, the same permutation for every example
         offset, residual = _offset(model, batch, step)
-        if moved is None:  # read off the first example
-            moved = _moved_entries(residual[0], offset[0])
+        if moved is None:  # read off the first step's batch
+            moved = _moved_entries(residual, offset / 0.5)
         scrambled = np.empty_like(residual)
         scrambled[:, moved] = 0.5 * residual
         np.testing.assert_allclose(offset, scrambled, atol=1e-5)
     assert np.count_nonzero(moved == np.arange(len(moved))) < 20  # entries moved (about 1 stays, by chance)
+    to_pixel = (moved // 3).reshape(-1, 3)  # channels apart, unlike "scattered": (1/784)^2 per pixel by chance
+    assert np.count_nonzero((to_pixel == to_pixel[:, :1]).all(1)) < 5
     assert np.abs((_unit_rows(offset) * _unit_rows(residual)).sum(1)).max() < 0.2  # not the residual's direction
     other_seed, residual = _offset(models.AVAE(encoder, decoder, seed=8, delusion_offset="scrambled"), batch)
-    assert np.count_nonzero(_moved_entries(residual[0], other_seed[0]) == moved) < 20
+    assert np.count_nonzero(_moved_entries(residual, other_seed) == moved) < 20
+
+
+def test_avae_scattered_offset_is_the_residual_with_one_fixed_permutation_of_its_pixels_channels_kept_together():
+    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
+    batch = helpers.images(6)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="scattered", offset_scale=0.5)
+    pixels = batch.shape[1] * batch.shape[2]
+    moved = None
+    for step in (4, 9):  # another posterior draw, the same permutation of the pixels for every example
+        offset, residual = (o.reshape(6, pixels, 3) for o in _offset(model, batch, step))
+        if moved is None:  # read off the first step's first channel
+            moved = _moved_entries(residual[..., 0], offset[..., 0] / 0.5)
+        scattered = np.empty_like(residual)
+        scattered[:, moved] = 0.5 * residual  # every channel of a pixel moved to the same place
+        np.testing.assert_allclose(offset, scattered, atol=1e-5)
+    assert np.count_nonzero(moved == np.arange(pixels)) < 20  # pixels moved (about 1 stays, by chance)
+    other_seed, residual = (o.reshape(6, pixels, 3) for o in _offset(
+        models.AVAE(encoder, decoder, seed=8, delusion_offset="scattered"), batch))
+    assert np.count_nonzero(_moved_entries(residual[..., 0], other_seed[..., 0]) == moved) < 20
 
 
 @pytest.mark.parametrize("pixels", [None, 1, 9])

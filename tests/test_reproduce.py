@@ -400,7 +400,7 @@ def test_delusion_centre_runs_are_table1s_avae_with_only_the_centre_of_its_noise
         "avae_shuffled": ("shuffled", 1.0), "avae_quarter": ("decoder", 0.25), "avae_random_x2": ("random", 2.0),
         "avae_fixed": ("fixed", 1.0), "avae_dimmed": ("dimmed", 1.0), "avae_orthogonal": ("orthogonal", 1.0),
         "avae_ink": ("ink", 1.0), "avae_signed": ("signed", 1.0), "avae_scrambled": ("scrambled", 1.0),
-        "avae_shifted": ("shifted", 1.0)}  # "shifted" at the default 4 pixels
+        "avae_scattered": ("scattered", 1.0), "avae_shifted": ("shifted", 1.0)}  # "shifted" at the default 4 pixels
     assert {name: offset for name, offset in moved.items() if offset[2] is not None} == {
         "avae_shifted_1": ("shifted", 1.0, 1), "avae_shifted_2": ("shifted", 1.0, 2),
         "avae_shifted_8": ("shifted", 1.0, 8)}

@@ -13,10 +13,10 @@ from tf_avae.validation import check_choice, check_non_negative, check_positive_
 DELUSIONS = ("sample", "mean")
 # Where x~'s centre may be moved to (`moved_delusion_images`): a diagnosis, not the paper's method.
 DELUSION_OFFSETS = ("decoder", "random", "shuffled", "fixed", "dimmed", "orthogonal", "ink", "signed", "scrambled",
-                    "shifted")
+                    "scattered", "shifted")
 # The offsets that are x's residual itself, rearranged (`_rearranged_residual`); the others are directions given
 # its length (`_offset_direction`).
-_REARRANGED_OFFSETS = ("decoder", "shuffled", "signed", "scrambled", "shifted")
+_REARRANGED_OFFSETS = ("decoder", "shuffled", "signed", "scrambled", "scattered", "shifted")
 # How far "shifted" moves x's residual by default, in pixels down and right (MNIST's strokes are ~2-4 pixels wide).
 SHIFT_PIXELS = 4
 
@@ -39,19 +39,21 @@ def delusion_images(model, raw, step, delusion):
 def _rearranged_residual(model, residual, step, offset):
     """x's residual g(z) - x, kept as it is ("decoder") or rearranged, at its own length: the next example's in the
     (per-replica) batch ("shuffled"), times a random sign per example ("signed"), with its entries permuted
-    ("scrambled") or moved `model.offset_shift` pixels ("shifted") (`moved_delusion_images`)."""
+    ("scrambled"), with its pixels permuted, each keeping its channels ("scattered"), or moved `model.offset_shift`
+    pixels ("shifted") (`moved_delusion_images`)."""
     if offset == "shuffled":
         return tf.roll(residual, shift=-1, axis=0)
     if offset == "signed":  # a random sign per example, new each step, replica-consistent
         shape = tf.concat([tf.shape(residual)[:1], tf.ones([residual.shape.rank - 1], tf.int32)], axis=0)  # [B, 1, ..]
         coin = rng.uniform(shape, rng.step_seed(model.seed, step, rng.OFFSET_STREAM), residual.dtype)
         return tf.where(coin < 0.5, -residual, residual)
-    if offset == "scrambled":  # its entries moved by one permutation, the same for every example and step
-        size = residual.shape[1:].num_elements()
-        seed = rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)
-        order = tf.argsort(rng.stateless_uniform([size], seed))
-        flat = tf.gather(tf.reshape(residual, [-1, size]), order, axis=1)
-        return tf.reshape(flat, tf.shape(residual))
+    if offset in ("scrambled", "scattered"):  # one permutation of its entries (pixels), the same for every example
+        # and step; "scattered" moves each pixel's channels together
+        height, width, channels = residual.shape[1:]
+        entries = height * width * (channels if offset == "scrambled" else 1)
+        order = tf.argsort(rng.stateless_uniform([entries], rng.step_seed(model.seed, 0, rng.FIXED_OFFSET_STREAM)))
+        moved = tf.gather(tf.reshape(residual, [tf.shape(residual)[0], entries, -1]), order, axis=1)
+        return tf.reshape(moved, tf.shape(residual))
     if offset == "shifted":  # moved offset_shift pixels down and right (wrapping around)
         return tf.roll(residual, shift=[model.offset_shift, model.offset_shift], axis=[1, 2])
     return residual  # "decoder"
@@ -85,9 +87,10 @@ def moved_delusion_images(model, images, raw, step, delusion, offset, scale):
     and channels where x > 0 ("ink": where x's residual mostly lies, but not a function of the decoder), x's
     residual with a random sign per example, new each step ("signed": x's own direction, but centred at x on
     average), x's residual with its pixels and channels permuted by one fixed permutation ("scrambled": x's own
-    residual's values, a deterministic function of x, but not along x's content), x's residual moved
-    `model.offset_shift` pixels down and right ("shifted": laid out like x's strokes, next to them), or the next example's
-    residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
+    residual's values, a deterministic function of x, but not along x's content), x's residual with its pixels
+    permuted so, each keeping its channels ("scattered": its colours, not its strokes' shape), x's residual moved
+    `model.offset_shift` pixels down and right ("shifted": laid out like x's strokes, next to them), or the next
+    example's residual in the (per-replica) batch ("shuffled": a decoder-like residual of another image).
     A constant, as x~ is. The paper's x~ ("decoder", scale 1) is `delusion_images`' own, with no extra work.
     """
     if offset == "decoder" and scale == 1.0:
@@ -116,9 +119,9 @@ class AVAE(RepresentationModel):
     method (whose defaults, "decoder" and 1, they keep): x~ = x + offset_scale * d + the same noise, with d the
     decoder's residual g(z) - x, a random direction of its length (new each step, or one fixed direction), -x
     with its length, the residual less its component along x, a random direction on x's ink, the residual with a
-    random sign, the residual with its entries permuted or moved `offset_shift` pixels down and right (only with
-    "shifted"), or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the noise at the
-    training image x itself.
+    random sign, the residual with its entries or its pixels permuted or moved `offset_shift` pixels down and right
+    (only with "shifted"), or another example's residual (`moved_delusion_images`). `offset_scale=0` centres the
+    noise at the training image x itself.
     """
 
     loss_term_names = ("reconstruction", "kl", "delusion_coupling", "delusion_entropy")
