@@ -108,7 +108,8 @@ def get_config(arg=None):
     for pixels in SHIFT_CURVE:  # avae_shifted's residual moved by other distances (avae_shifted: 4 pixels)
         add(config, f"avae_shifted_{pixels}", f"AVAE, noise at x + g(z) - x moved {pixels} pixel(s) down and right",
             train_lib.paper_model("avae", delusion_offset="shifted", offset_scale=1.0, offset_shift=pixels),
-            role="control", default=False, note=f"avae_shifted at a {pixels}-pixel shift: how the protection grows with the distance")
+            role="control", default=False,
+            note=f"x's residual moved {pixels} pixel(s): avae_shifted at another distance")
     reproduce_lib.table1_report(
         config, time_reference="vae", curve_runs=("avae",),
         comparisons=(
