@@ -199,42 +199,31 @@ def _moved_entries(source, target):
     return np.argmin(distances, axis=1)
 
 
-def test_avae_scrambled_offset_is_the_residual_with_one_fixed_permutation_of_its_entries():
+@pytest.mark.parametrize("offset, group", [("scrambled", 1), ("scattered", 3)])
+def test_avae_scrambled_and_scattered_offsets_are_the_residual_with_one_fixed_permutation(offset, group):
+    """"scrambled" moves every entry on its own; "scattered" moves each pixel's 3 channels together."""
     encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
     batch = helpers.images(6)
-    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="scrambled", offset_scale=0.5)
+    model = models.AVAE(encoder, decoder, seed=7, delusion_offset=offset, offset_scale=0.5)
+
+    def offset_and_residual(model, step=4):  # [B, entries moved, entries moved together]
+        return (o.reshape(6, -1, group) for o in _offset(model, batch, step))
+
     moved = None
     for step in (4, 9):  # another posterior draw, the same permutation for every example
-        offset, residual = _offset(model, batch, step)
-        if moved is None:  # read off the first step's batch
-            moved = _moved_entries(residual, offset / 0.5)
-        scrambled = np.empty_like(residual)
-        scrambled[:, moved] = 0.5 * residual
-        np.testing.assert_allclose(offset, scrambled, atol=1e-5)
-    assert np.count_nonzero(moved == np.arange(len(moved))) < 20  # entries moved (about 1 stays, by chance)
-    to_pixel = (moved // 3).reshape(-1, 3)  # channels apart, unlike "scattered": (1/784)^2 per pixel by chance
-    assert np.count_nonzero((to_pixel == to_pixel[:, :1]).all(1)) < 5
-    assert np.abs((_unit_rows(offset) * _unit_rows(residual)).sum(1)).max() < 0.2  # not the residual's direction
-    other_seed, residual = _offset(models.AVAE(encoder, decoder, seed=8, delusion_offset="scrambled"), batch)
-    assert np.count_nonzero(_moved_entries(residual, other_seed) == moved) < 20
-
-
-def test_avae_scattered_offset_is_the_residual_with_one_fixed_permutation_of_its_pixels_channels_kept_together():
-    encoder, decoder = helpers.networks("mlp", observation_variance=0.5)
-    batch = helpers.images(6)
-    model = models.AVAE(encoder, decoder, seed=7, delusion_offset="scattered", offset_scale=0.5)
-    pixels = batch.shape[1] * batch.shape[2]
-    moved = None
-    for step in (4, 9):  # another posterior draw, the same permutation of the pixels for every example
-        offset, residual = (o.reshape(6, pixels, 3) for o in _offset(model, batch, step))
-        if moved is None:  # read off the first step's first channel
-            moved = _moved_entries(residual[..., 0], offset[..., 0] / 0.5)
-        scattered = np.empty_like(residual)
-        scattered[:, moved] = 0.5 * residual  # every channel of a pixel moved to the same place
-        np.testing.assert_allclose(offset, scattered, atol=1e-5)
-    assert np.count_nonzero(moved == np.arange(pixels)) < 20  # pixels moved (about 1 stays, by chance)
-    other_seed, residual = (o.reshape(6, pixels, 3) for o in _offset(
-        models.AVAE(encoder, decoder, seed=8, delusion_offset="scattered"), batch))
+        moved_offset, residual = offset_and_residual(model, step)
+        if moved is None:  # read off the first step's batch, first entry of each group
+            moved = _moved_entries(residual[..., 0], moved_offset[..., 0] / 0.5)
+        expected = np.empty_like(residual)
+        expected[:, moved] = 0.5 * residual  # every entry of a group moved to the same place
+        np.testing.assert_allclose(moved_offset, expected, atol=1e-5)
+    assert np.count_nonzero(moved == np.arange(len(moved))) < 20  # moved (about 1 stays, by chance)
+    if offset == "scrambled":
+        to_pixel = (moved // 3).reshape(-1, 3)  # channels apart, unlike "scattered": (1/784)^2 per pixel by chance
+        assert np.count_nonzero((to_pixel == to_pixel[:, :1]).all(1)) < 5
+        flat_offset, flat_residual = moved_offset.reshape(6, -1), residual.reshape(6, -1)
+        assert np.abs((_unit_rows(flat_offset) * _unit_rows(flat_residual)).sum(1)).max() < 0.2  # not its direction
+    other_seed, residual = offset_and_residual(models.AVAE(encoder, decoder, seed=8, delusion_offset=offset))
     assert np.count_nonzero(_moved_entries(residual[..., 0], other_seed[..., 0]) == moved) < 20
 
 
