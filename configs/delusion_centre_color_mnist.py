@@ -16,7 +16,7 @@ x + s * d (`AVAE(delusion_offset=..., offset_scale=s)`, `tf_avae.models.avae.mov
   avae_random          d = a random direction with the length of g(z) - x, s = 1: as far from x, another direction
   avae_shuffled        d = the next example's g(z) - x in the batch, s = 1: a decoder-like residual, not x's own
   avae_quarter, avae_random_x2, avae_fixed, avae_dimmed, avae_orthogonal, avae_ink, avae_signed, avae_scrambled,
-  avae_scattered, avae_shifted, avae_shifted_1, avae_shifted_2, avae_shifted_8
+  avae_scattered, avae_shifted, avae_shifted_1, avae_shifted_2, avae_shifted_3, avae_shifted_5, avae_shifted_8
                        only when named in --config.run_names: s = 0.25; the random direction at twice the distance;
                        one random direction drawn once (the same for every image and step) with the length of
                        g(z) - x; -x (x's ink darkened) with that length; g(z) - x less its component along x,
@@ -24,7 +24,7 @@ x + s * d (`AVAE(delusion_offset=..., offset_scale=s)`, `tf_avae.models.avae.mov
                        channels where x > 0, with that length; g(z) - x times a random sign per example and step;
                        g(z) - x with its entries moved by one fixed permutation (the same for every image and step);
                        g(z) - x with its pixels so moved, each pixel's channels together;
-                       g(z) - x moved 4 pixels down and right; moved 1, 2 or 8 pixels
+                       g(z) - x moved 4 pixels down and right; moved 1, 2, 3, 5 or 8 pixels
 Is it the distance of the decoder's output from x, or its direction, that leaves x unprotected? And if the
 direction: is it only that x's own residual is predictable (avae_fixed: as predictable, a single direction, but
 unrelated to x), or that it darkens x's own ink (avae_dimmed: a function of x, but not the decoder's error)? And
@@ -35,9 +35,10 @@ plus a constant (avae_signed: x's own residual with a random sign, so centred at
 deterministic function of x, or one along x's own content (avae_scrambled: x's residual with its pixels scrambled
 by one fixed permutation, a function of x as close to it for similar images as x's residual, but laid out elsewhere)?
 And must it lie on x's strokes, or is a stroke-like offset beside them enough (avae_shifted: x's residual moved 4
-pixels), and how does the protection grow with the shift (avae_shifted_1, _2, _8)? Is it the layout of the strokes
-or of the colour channels that the scrambled residual loses (avae_scattered: its pixels scrambled, each pixel's
-channels kept together)?
+pixels), and how does the protection grow with the shift (avae_shifted_1, _2, _8)? Does its dip at 4 pixels follow
+the encoder's stride, two stride-2 convolutions, so that 4 pixels is one cell of its 7x7 grid (avae_shifted_3, _5)?
+Is it the layout of the strokes or of the colour channels that the scrambled residual loses (avae_scattered: its
+pixels scrambled, each pixel's channels kept together)?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1
 (~4.5 min of training per run on the 2-core CPU, evaluation ~1.5-2 min); `smoke` (CI); `paper` (100k steps at lr
@@ -47,7 +48,7 @@ Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 50
 from tf_avae import reproduce_lib, train_lib
 
 # avae_shifted_<n>: x's residual moved n pixels down and right, beside avae_shifted's 4.
-SHIFT_CURVE = (1, 2, 8)
+SHIFT_CURVE = (1, 2, 3, 5, 8)
 
 
 def get_config(arg=None):

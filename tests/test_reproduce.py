@@ -403,6 +403,7 @@ def test_delusion_centre_runs_are_table1s_avae_with_only_the_centre_of_its_noise
         "avae_scattered": ("scattered", 1.0), "avae_shifted": ("shifted", 1.0)}  # "shifted" at the default 4 pixels
     assert {name: offset for name, offset in moved.items() if offset[2] is not None} == {
         "avae_shifted_1": ("shifted", 1.0, 1), "avae_shifted_2": ("shifted", 1.0, 2),
+        "avae_shifted_3": ("shifted", 1.0, 3), "avae_shifted_5": ("shifted", 1.0, 5),
         "avae_shifted_8": ("shifted", 1.0, 8)}
 
 
