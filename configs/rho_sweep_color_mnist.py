@@ -9,7 +9,7 @@ plots/sweep.png the curves. Paper claim: adversarial accuracy rises as rho -> 1.
 
 Only when named in `--config.run_names`: the same six rho for the AVAE whose encoder input gets the observation
 noise N(0, 0.5) of its delusions (`noise_rho_*`, Table 1's `noise_avae` at rho 0.975), the AVAE that is robust
-here (README, "When the AVAE is robust"). They are the sweep's second series (dash-dotted in the plot), with their
+here (docs/results.md, "When the AVAE is robust"). They are the sweep's second series (dash-dotted in the plot), with their
 own trend: does the paper's rho claim hold for it?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples

@@ -457,7 +457,7 @@ def run_fit(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
     specs = {
         "VAE": ({"name": "vae", "beta": 1.0}, settings),
         "AVAE": ({"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "sample"}, settings),
-        # DeepMind's reference code uses the decoder mean as x~ (README: delusion="mean"): its exact workload.
+        # DeepMind's reference code uses the decoder mean as x~ (README, `delusion="mean"`): its exact workload.
         "AVAE (delusion=mean)": ({"name": "avae", "rho": 0.975, "beta": 1.0, "delusion": "mean"}, [best_setting]),
     }
     timer = _FitTimer()

@@ -206,7 +206,7 @@ class RepresentationModel(keras.Model):
         Without a KL term (beta = 0, or the AE) nothing bounds the codes. With a Gaussian decoder whose mean is
         a sigmoid they grow until it saturates: on colorMNIST at lr 1e-3, |mu| reached hundreds within a few
         hundred Adam steps, the gradient norm fell to ~1e-12 and the AE and the beta-0 AAVAE stalled at the mean
-        image (README, "The decoder mean must be linear without a KL term").
+        image (docs/results.md, "The decoder mean must be linear without a KL term").
         """
         likelihood = self.decoder.likelihood
         if (getattr(self, "beta", 0.0) == 0.0 and self.decoder.trainable and self.encoder.trainable
