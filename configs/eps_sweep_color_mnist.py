@@ -10,9 +10,9 @@ so finished run directories of that experiment can be copied in: only the evalua
 Paper claim: the AVAE degrades gracefully with eps while SE collapses beyond its training radius.
 
 Only when named in `--config.run_names`: `noise_avae`, the AVAE whose encoder input gets the observation noise
-N(0, 0.5) of its delusions (the AVAE that is robust here; docs/results.md, "When the AVAE is robust"), compared with SE
-up to and beyond SE's training radius. Its training config is Table 1's `noise_avae`, so that run directory can be
-copied in too.
+N(0, 0.5) of its delusions (the AVAE that is robust here; docs/results.md, "When the AVAE is robust"), compared
+with SE up to and beyond SE's training radius. Its training config is Table 1's `noise_avae`, so that run directory
+can be copied in too.
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples
 (~25 min on the shared 2-core CPU); `smoke` (CI, well under a minute of training); `paper` (100k steps at

@@ -8,9 +8,9 @@ each evaluated at radii 0 / 0.1 / 0.2 (40 PGD steps). results.md has a table acc
 plots/sweep.png the curves. Paper claim: adversarial accuracy rises as rho -> 1.
 
 Only when named in `--config.run_names`: the same six rho for the AVAE whose encoder input gets the observation
-noise N(0, 0.5) of its delusions (`noise_rho_*`, Table 1's `noise_avae` at rho 0.975), the AVAE that is robust
-here (docs/results.md, "When the AVAE is robust"). They are the sweep's second series (dash-dotted in the plot), with their
-own trend: does the paper's rho claim hold for it?
+noise N(0, 0.5) of its delusions (`noise_rho_*`, Table 1's `noise_avae` at rho 0.975), the AVAE that is robust here
+(docs/results.md, "When the AVAE is robust"). They are the sweep's second series (dash-dotted in the plot), with
+their own trend: does the paper's rho claim hold for it?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples
 (~45 min on the shared 2-core CPU: ~5.5 min training + ~1.5 min evaluation per run); `smoke` (CI, about a
