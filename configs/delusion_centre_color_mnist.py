@@ -41,8 +41,8 @@ Is it the layout of the strokes or of the colour channels that the scrambled res
 pixels scrambled, each pixel's channels kept together)?
 
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1
-(~4.5 min of training per run on the 2-core CPU, evaluation ~1.5-2 min); `smoke` (CI); `paper` (100k steps at lr
-1e-4, whole test set).
+(~4.5 min of training per run on the first 2-core machine, 14-18 min on later ones, one core per run; evaluation
+~1.5-4 min); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set).
 """
 
 from tf_avae import reproduce_lib, train_lib
