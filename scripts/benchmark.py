@@ -22,7 +22,9 @@ Sections (every number carries its repeats, quartiles, the CPU time it used and 
   reference of the AVAE authors (8,868 img/s VAE, 7,142 img/s AVAE on this machine kind). Each repeat is
   one `fit` call; its first execution (iterator start, shuffle-buffer fill) is excluded by a callback.
   A "cached batch" row runs the same compiled loop without the pipeline, which splits a fit step into
-  graph time, input pipeline and Python overhead.
+  graph time, input pipeline and Python overhead. With `--reference_python` and `--reference_dir` the
+  section also runs `scripts/jax_reference.py` (the reference itself, in its own environment) before and
+  after the fits, and divides by that too: a like-for-like ratio on this machine.
 * ``pgd`` -- images/s of the evaluation suite's attack: `adversarial.make_adversarial_correctness_fn` on
   `probe.make_logits_fn(model, LinearProbe)` (encoder mean -> linear probe), L-inf eps 0.1, 40 steps,
   batch 512, traced with a `None` batch dimension exactly as `RobustnessEvaluator` does.
@@ -75,6 +77,11 @@ flags.DEFINE_integer("repeats", None, "Timed rounds per table (default 7; 2 with
 flags.DEFINE_integer("fit_repeats", None, "Timed fit calls per setting (default 5; 2 with --quick).")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and random batches.")
 flags.DEFINE_integer("memory_steps", 500, "Training steps of the memory subprocess (full run).")
+flags.DEFINE_string("reference_python", None, "A Python environment with JAX and Haiku (see scripts/jax_reference.py): "
+                    "the fit section then also times the AVAE authors' reference on this machine, before and after "
+                    "its own fits, and compares with that as well as with the issue's figures.")
+flags.DEFINE_string("reference_dir", None, "With --reference_python: the directory holding the reference's `avae` "
+                    "package (a checkout of google-deepmind/deepmind-research).")
 
 # The JAX/Haiku reference of the AVAE authors on this machine kind: MLP 4 x 200, colorMNIST, batch 64.
 REFERENCE_IMAGES_PER_S = {"VAE": 8868.0, "AVAE": 7142.0}
@@ -447,11 +454,50 @@ def _fit_settings(quick: bool):
     return [(False, 1), (True, 1), (False, 100), (True, 10), (True, 100)], 300
 
 
-def run_fit(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
+REFERENCE_LABELS = {"vae": "VAE", "avae": "AVAE"}  # scripts/jax_reference.py's model names -> fit's labels
+
+
+def time_reference(python: str, reference_dir: str, intervals: int) -> dict[str, Any]:
+    """One run of scripts/jax_reference.py in its own interpreter: {label: row} or {"error": ...}."""
+    from tf_avae.data import mnist
+
+    with tempfile.TemporaryDirectory() as directory:
+        output = os.path.join(directory, "reference.json")
+        command = [python, str(ROOT / "scripts" / "jax_reference.py"), f"--reference_dir={reference_dir}",
+                   f"--mnist_npz={mnist.mnist_cache_path()}", f"--intervals={intervals}", f"--output={output}"]
+        print(f"[benchmark] timing the JAX reference: {' '.join(command)}", flush=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+        if done.returncode != 0 or not os.path.exists(output):
+            return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
+        with open(output, encoding="utf-8") as handle:
+            measured = json.load(handle)
+    return {REFERENCE_LABELS[row["model"]]: {**row, "load_1m": measured["load_1m"], "jax": measured["jax"]}
+            for row in measured["rows"]}
+
+
+def pool_reference_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Images/s of each model from the median of all its timed intervals over the runs (before and after)."""
+    pooled = {}
+    for label in REFERENCE_LABELS.values():
+        rows = [run[label] for run in runs if label in run]
+        if not rows:
+            continue
+        intervals = [seconds for row in rows for seconds in row["intervals_s"]]
+        pooled[label] = {
+            "images_per_s": rows[0]["batch_size"] * rows[0]["steps_per_interval"] / statistics.median(intervals),
+            "runs_images_per_s": [row["images_per_s"] for row in rows], "intervals": len(intervals)}
+    return pooled
+
+
+def run_fit(quick: bool, repeats: int, seed: int, reference: tuple[str, str] | None = None) -> dict[str, Any]:
     import keras
 
     from tf_avae import train_lib
 
+    reference_runs = []
+    if reference:
+        reference_runs.append(time_reference(*reference, intervals=1 if quick else 5))
     settings, steps = _fit_settings(quick)
     best_setting = settings[-1]
     specs = {
@@ -491,19 +537,26 @@ def run_fit(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
                                       kind="cached batch (no input pipeline, no Python per step)", setting=setting))
     # No extra warm-up call: the first (tracing) call is one, and every call excludes its first execution.
     rows = measure(runners, repeats, warmup_calls=0)
+    if reference:
+        reference_runs.append(time_reference(*reference, intervals=1 if quick else 5))
+    measured_reference = pool_reference_runs(reference_runs)
     summary = {}
-    for label, reference in REFERENCE_IMAGES_PER_S.items():
+    for label, reference_rate in REFERENCE_IMAGES_PER_S.items():
         fits = [r for r in rows if r.get("model") == label and r.get("kind") == "fit" and "images_per_s" in r]
         if not fits:
             continue
         best = max(fits, key=lambda r: r["images_per_s"])
         summary[label] = {
             "best_setting": best["setting"], "images_per_s": best["images_per_s"],
-            "best_repeat_images_per_s": best["best_images_per_s"], "reference_images_per_s": reference,
-            "ratio_to_reference": best["images_per_s"] / reference,
-            "best_repeat_ratio_to_reference": best["best_images_per_s"] / reference,
+            "best_repeat_images_per_s": best["best_images_per_s"], "reference_images_per_s": reference_rate,
+            "ratio_to_reference": best["images_per_s"] / reference_rate,
+            "best_repeat_ratio_to_reference": best["best_images_per_s"] / reference_rate,
             "load_1m": best.get("load_1m"),
         }
+        if label in measured_reference:
+            summary[label]["measured_reference_images_per_s"] = measured_reference[label]["images_per_s"]
+            summary[label]["ratio_to_measured_reference"] = (best["images_per_s"]
+                                                             / measured_reference[label]["images_per_s"])
         by_setting = {(r["setting"]["train.jit_compile"], r["setting"]["train.steps_per_execution"]): r for r in fits}
         cached = next((r for r in rows if r.get("model") == label and r.get("kind", "").startswith("cached")
                        and "median_ms" in r), None)
@@ -526,6 +579,7 @@ def run_fit(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
         "what": "model.fit throughput (img/s), MLP 4x200 latent 64, colorMNIST, batch 64, real tf.data pipeline; "
                 "each repeat is one fit(epochs=1, steps_per_epoch=S) call timed from the end of its first execution",
         "steps_per_fit": steps, "reference": REFERENCE_IMAGES_PER_S, "rows": rows, "summary": summary,
+        "measured_reference": {"runs": reference_runs, "pooled": measured_reference} if reference else None,
     }
 
 
@@ -711,6 +765,12 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 entry["ratio_to_reference"], ">= 1.0", entry["ratio_to_reference"] >= TARGETS["fit_vs_reference"],
                 f"best setting {entry['best_setting']}, best repeat {entry['best_repeat_ratio_to_reference']:.2f}, "
                 f"load {entry['load_1m']}")
+        if entry and "ratio_to_measured_reference" in entry:
+            add(f"MLP {label} fit img/s / JAX reference timed in this run "
+                f"{entry['measured_reference_images_per_s']:,.0f} (median; goal 1.2)",
+                entry["ratio_to_measured_reference"], ">= 1.0",
+                entry["ratio_to_measured_reference"] >= TARGETS["fit_vs_reference"],
+                "the reference run before and after the fits on this machine (scripts/jax_reference.py)")
     for table in results.get("step_time", {}).get("tables", []):
         rows = {(r.get("model"), r.get("mode")): r for r in table["rows"] if r.get("kind") == "model step"}
         for (model, mode), row in rows.items():
@@ -796,6 +856,18 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"\n{label}: best {entry['images_per_s']:,.0f} img/s with {entry['best_setting']} = "
                          f"{entry['ratio_to_reference']:.2f} x reference (best repeat "
                          f"{entry['best_repeat_ratio_to_reference']:.2f} x). Breakdown: {parts}.")
+        measured = fit.get("measured_reference")
+        if measured:
+            lines.append("\nThe JAX reference timed in this run (`scripts/jax_reference.py`, before / after the fits):")
+            for run in measured["runs"]:
+                lines.append(f"- {run['error']}" if "error" in run else "- " + ", ".join(
+                    f"{label} {row['images_per_s']:,.0f} img/s ({row['median_ms_per_step']:.2f} ms/step, load "
+                    f"{row['load_1m']:.2f}, jax {row['jax']})" for label, row in run.items()))
+            for label, entry in fit.get("summary", {}).items():
+                if "ratio_to_measured_reference" in entry:
+                    lines.append(f"- {label}: fit {entry['images_per_s']:,.0f} img/s = "
+                                 f"{entry['ratio_to_measured_reference']:.2f} x the reference's "
+                                 f"{entry['measured_reference_images_per_s']:,.0f} (median of all its intervals)")
 
     step = results.get("step_time")
     if step and "tables" in step:
@@ -910,6 +982,16 @@ def main(argv):
         raise app.UsageError(f"--sections: unknown {unknown}; choose from {list(SECTIONS)}.")
     if importlib.util.find_spec("tf_avae") is None:  # before the memory section, not after it
         raise app.UsageError("tf_avae is not importable: install it first (`pip install -e .` in the repository).")
+    reference = None
+    if FLAGS.reference_python or FLAGS.reference_dir:
+        reference = (FLAGS.reference_python, FLAGS.reference_dir)
+        if not all(reference):
+            raise app.UsageError("--reference_python and --reference_dir go together (see scripts/jax_reference.py).")
+        if shutil.which(FLAGS.reference_python) is None:
+            raise app.UsageError(f"--reference_python={FLAGS.reference_python!r} is not an executable.")
+        if not (pathlib.Path(FLAGS.reference_dir) / "avae" / "train_main.py").is_file():
+            raise app.UsageError(f"--reference_dir={FLAGS.reference_dir!r} must hold the reference's "
+                                 "avae/train_main.py (a checkout of google-deepmind/deepmind-research).")
     quick = FLAGS.quick
     repeats = FLAGS.repeats or (2 if quick else 7)
     fit_repeats = FLAGS.fit_repeats or (2 if quick else 5)
@@ -927,7 +1009,7 @@ def main(argv):
                            "sections": list(FLAGS.sections), "targets": TARGETS, "paper_ratios": PAPER_RATIOS,
                            "reference_images_per_s": REFERENCE_IMAGES_PER_S}
     # fit next: the headline figure, measured before this process holds many models
-    sections.run("fit", run_fit, quick, fit_repeats, FLAGS.seed)
+    sections.run("fit", run_fit, quick, fit_repeats, FLAGS.seed, reference)
     sections.run("step_time", run_step_time, quick, repeats, FLAGS.seed)
     sections.run("pipeline", run_pipeline, quick, repeats, FLAGS.seed, _consumer_rates(results))
     sections.run("pgd", run_pgd, quick, max(1, min(repeats, 3)), FLAGS.seed)

@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -106,3 +107,56 @@ def test_a_missing_package_is_reported_before_any_section_runs(tmp_path):
     assert completed.returncode != 0
     assert "tf_avae is not importable" in completed.stderr and "pip install" in completed.stderr
     assert list(tmp_path.iterdir()) == []  # nothing measured, nothing half-written
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--reference_python=/no/such/python", "--reference_dir=."], "--reference_python"),
+    ([f"--reference_python={sys.executable}", "--reference_dir=."], "--reference_dir"),
+    ([f"--reference_python={sys.executable}"], "--reference_dir go together"),
+])
+def test_bad_reference_flags_are_rejected_by_name_before_any_section_runs(tmp_path, flags, named):
+    completed = subprocess.run([sys.executable, str(SCRIPT), "--quick", f"--output_dir={tmp_path}", *flags],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert completed.returncode != 0
+    assert named in completed.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# Stands in for the reference's Python: ignores the script it is given and writes a fixed result to --output,
+# or fails when asked to. The real scripts/jax_reference.py needs JAX, which the tests do not install.
+FAKE_REFERENCE = """import json, sys
+args = dict(a.lstrip("-").split("=", 1) for a in sys.argv[2:])
+if "fail" in args["reference_dir"]:
+    sys.exit("no avae here")
+# (each run's own images/s is off on purpose: pooling must read the intervals, not average the runs' figures)
+rows = [{"model": "vae", "intervals_s": [7.0, 7.5, 9.0], "images_per_s": 8000.0, "median_ms_per_step": 7.5,
+         "batch_size": 64, "steps_per_interval": 1000},
+        {"model": "avae", "intervals_s": [10.0, 11.0, 15.0], "images_per_s": 5000.0, "median_ms_per_step": 11.0,
+         "batch_size": 64, "steps_per_interval": 1000}]
+json.dump({"jax": "fake", "load_1m": 0.5, "rows": rows}, open(args["output"], "w"))
+"""
+
+
+def test_reference_runs_are_read_labelled_and_pooled_by_median_interval(tmp_path):
+    fake = tmp_path / "fake_reference.py"
+    fake.write_text(FAKE_REFERENCE)
+    # the "interpreter" handed to time_reference: runs the fake in place of scripts/jax_reference.py
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\nshift\nexec {sys.executable} {fake} placeholder \"$@\"\n")
+    python.chmod(0o755)
+    probe = ("import importlib.util, json\n"
+             f"spec = importlib.util.spec_from_file_location('benchmark', {str(SCRIPT)!r})\n"
+             "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
+             f"ok = bench.time_reference({str(python)!r}, {str(tmp_path)!r}, 3)\n"
+             f"failed = bench.time_reference({str(python)!r}, '/fail', 3)\n"
+             "print(json.dumps({'ok': ok, 'failed': failed, 'pooled': bench.pool_reference_runs([ok, failed, ok])}))\n")
+    completed = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert set(out["ok"]) == {"VAE", "AVAE"} and out["ok"]["VAE"]["jax"] == "fake"
+    assert "error" in out["failed"] and "no avae here" in out["failed"]["error"]
+    # pooled over both successful runs: the median of all their intervals, independent of the runs' own medians
+    for label, intervals in (("VAE", [7.0, 7.5, 9.0] * 2), ("AVAE", [10.0, 11.0, 15.0] * 2)):
+        pooled = out["pooled"][label]
+        assert pooled["intervals"] == len(intervals)
+        assert pooled["images_per_s"] == pytest.approx(64 * 1000 / float(np.median(intervals)))
