@@ -62,7 +62,8 @@ def _mnist_batches(path: str, subset: str, batch_size: int):
     return iter(dataset.batch(batch_size, drop_remainder=True).repeat().as_numpy_iterator())
 
 
-def time_model(model: str, intervals: int) -> dict:
+def patch_reference() -> list:
+    """Adapts the reference, once per process, and returns the list its checkpoint saves append their times to."""
     import jax
 
     # jax >= 0.6 dropped these two aliases that the reference's checkpointer uses.
@@ -70,7 +71,7 @@ def time_model(model: str, intervals: int) -> dict:
         jax.tree_map = jax.tree.map
     if not hasattr(jax, "host_id"):
         jax.host_id = jax.process_index
-    from avae import checkpointer, data_iterators, train_main, vae
+    from avae import checkpointer, data_iterators, vae
 
     class VmapOneEntryList:
         """`vae_elbo` maps the KL over two arguments with `in_axes=[0]`; JAX now rejects a list shorter than the
@@ -85,8 +86,6 @@ def time_model(model: str, intervals: int) -> dict:
                 in_axes = in_axes[0]
             return jax.vmap(fun, in_axes, *args, **kwargs)
 
-    vae.jax = VmapOneEntryList()
-
     class LocalColorMnist(data_iterators.ColorMnistDataIterator):
         def __init__(self, subset: str, batch_size: int):  # pylint: disable=super-init-not-called
             self._iterator = _mnist_batches(FLAGS.mnist_npz, subset, batch_size)
@@ -99,8 +98,16 @@ def time_model(model: str, intervals: int) -> dict:
         save(self, *args, **kwargs)
         saves.append((time.perf_counter(), time.process_time()))
 
+    vae.jax = VmapOneEntryList()
+    data_iterators.ColorMnistDataIterator = LocalColorMnist
     checkpointer.Checkpointer.save_checkpoint = timed_save
-    train_main.data_iterators.ColorMnistDataIterator = LocalColorMnist
+    return saves
+
+
+def time_model(model: str, intervals: int, saves: list) -> dict:
+    from avae import train_main
+
+    saves.clear()
     with tempfile.TemporaryDirectory() as directory:
         # saves at steps 0, 1000, ..., (intervals + 1) * 1000: the interval after the compiling step 0 is untimed
         iterations = (intervals + 1) * STEPS_PER_INTERVAL + 1
@@ -109,7 +116,6 @@ def time_model(model: str, intervals: int) -> dict:
                             "checkpoint_dir": directory + "/"}.items():
             setattr(FLAGS, name, value)
         train_main.main(None)
-    checkpointer.Checkpointer.save_checkpoint = save
     walls = [b[0] - a[0] for a, b in zip(saves[1:], saves[2:])]
     cpus = [b[1] - a[1] for a, b in zip(saves[1:], saves[2:])]
     batch = FLAGS.train_batch_size
@@ -124,20 +130,18 @@ def main(_):
     import jax
 
     sys.path.insert(0, os.path.abspath(FLAGS.reference_dir))
-    requested = list(FLAGS.models)
-    intervals = FLAGS.intervals
-    output = FLAGS.output
-    rows = [time_model(model, intervals) for model in requested]
+    saves = patch_reference()
+    rows = [time_model(model, FLAGS.intervals, saves) for model in FLAGS.models]
     result = {"what": "the AVAE authors' JAX/Haiku reference (train_main.py, run.sh flags), MNIST from the local cache",
               "jax": jax.__version__, "load_1m": os.getloadavg()[0], "rows": rows}
     for row in rows:
         print(f"reference {row['model']}: {row['images_per_s']:,.0f} img/s (median of {len(row['intervals_s'])} x "
               f"{STEPS_PER_INTERVAL} steps; best {row['best_images_per_s']:,.0f}), {row['median_ms_per_step']:.2f} ms "
               f"per step, CPU {row['cpu_ms_per_step']:.2f} ms")
-    if output:
-        with open(output + ".tmp", "w", encoding="utf-8") as handle:
+    if FLAGS.output:
+        with open(FLAGS.output + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=2)
-        os.replace(output + ".tmp", output)
+        os.replace(FLAGS.output + ".tmp", FLAGS.output)
 
 
 if __name__ == "__main__":
