@@ -486,7 +486,7 @@ def pool_reference_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
         intervals = [seconds for row in rows for seconds in row["intervals_s"]]
         pooled[label] = {
             "images_per_s": rows[0]["batch_size"] * rows[0]["steps_per_interval"] / statistics.median(intervals),
-            "runs_images_per_s": [row["images_per_s"] for row in rows], "intervals": len(intervals)}
+            "intervals": len(intervals)}
     return pooled
 
 
@@ -495,9 +495,9 @@ def run_fit(quick: bool, repeats: int, seed: int, reference: tuple[str, str] | N
 
     from tf_avae import train_lib
 
-    reference_runs = []
-    if reference:
-        reference_runs.append(time_reference(*reference, intervals=1 if quick else 5))
+    reference_runs, reference_intervals = [], 1 if quick else 5
+    if reference:  # before the fits, and again after them
+        reference_runs.append(time_reference(*reference, reference_intervals))
     settings, steps = _fit_settings(quick)
     best_setting = settings[-1]
     specs = {
@@ -538,7 +538,7 @@ def run_fit(quick: bool, repeats: int, seed: int, reference: tuple[str, str] | N
     # No extra warm-up call: the first (tracing) call is one, and every call excludes its first execution.
     rows = measure(runners, repeats, warmup_calls=0)
     if reference:
-        reference_runs.append(time_reference(*reference, intervals=1 if quick else 5))
+        reference_runs.append(time_reference(*reference, reference_intervals))
     measured_reference = pool_reference_runs(reference_runs)
     summary = {}
     for label, reference_rate in REFERENCE_IMAGES_PER_S.items():
