@@ -18,6 +18,13 @@ try:
     )
 except RuntimeError:  # already initialised by an earlier import: keep whatever exists
     pass
+# The suite runs in two pytest-xdist workers (README): on a GPU each process takes memory as it needs it rather than
+# all of it at start, which would leave the other worker none.
+for _gpu in tf.config.list_physical_devices("GPU"):
+    try:
+        tf.config.experimental.set_memory_growth(_gpu, True)
+    except RuntimeError:
+        pass
 
 
 import pytest  # noqa: E402
