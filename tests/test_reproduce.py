@@ -566,6 +566,25 @@ def test_results_markdown_shows_missing_runs_and_sweeps():
     assert order[:3] == ["AVAE", "VAE", "Noise"]  # sorted by rho
 
 
+def test_results_markdown_names_each_runs_network_once_or_with_its_runs():
+    results = _hand_written_results()
+    assert "**Network" not in reproduce_lib.results_markdown(results)  # runs recorded before networks were
+    conv = {"architecture": "conv", "latent_dim": 64, "likelihood": "gaussian", "learn_variance": False,
+            "observation_variance": 0.5, "kwargs": {}}
+    for entry in results["runs"].values():
+        entry["network"] = copy.deepcopy(conv)
+    markdown = reproduce_lib.results_markdown(results)
+    assert "**Network (every run):** conv, latent 64, Gaussian likelihood (observation variance 0.5)." in markdown
+    results["runs"]["se"]["network"].update(architecture="mlp", kwargs={"width_multiplier": 4})
+    results["runs"]["noise"]["network"].update(learn_variance=True)
+    results["runs"]["avae"]["network"].update(likelihood="bernoulli")
+    del results["runs"]["vae"]["network"]
+    line = next(x for x in reproduce_lib.results_markdown(results).splitlines() if x.startswith("**Networks:**"))
+    assert line == ("**Networks:** mlp, latent 64, Gaussian likelihood (observation variance 0.5), width_multiplier=4 "
+                    "(se); conv, latent 64, bernoulli likelihood (avae); conv, latent 64, Gaussian likelihood "
+                    "(learned variance) (noise).")
+
+
 def test_a_sweep_with_controls_lists_both_series_by_value_with_their_trends_and_plots_two_panels(tmp_path):
     from scipy import stats
 

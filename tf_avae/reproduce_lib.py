@@ -1026,6 +1026,33 @@ def _runs_in_order(results):
     return [(name, runs[name]) for name in order + [n for n in runs if n not in order]]
 
 
+def network_text(network: Mapping[str, Any]) -> str:
+    """A training config's network in words: architecture, latent size, likelihood and any widths / decoder options,
+    e.g. "conv, latent 64, Gaussian likelihood (observation variance 0.5), width_multiplier=4"."""
+    likelihood = network.get("likelihood", "gaussian")
+    if likelihood != "gaussian":
+        words = f"{likelihood} likelihood"
+    elif network.get("learn_variance"):
+        words = "Gaussian likelihood (learned variance)"
+    else:
+        words = f"Gaussian likelihood (observation variance {network.get('observation_variance'):g})"
+    options = [f"{key}={value}" for key, value in sorted((network.get("kwargs") or {}).items())]
+    return ", ".join([network["architecture"], f"latent {network['latent_dim']}", words, *options])
+
+
+def _networks_line(results) -> list[str]:
+    """The header line naming each run's network: once when every run shares it, else each with its runs."""
+    runs = {}
+    for name, entry in _runs_in_order(results):
+        if entry.get("network"):  # (results written before runs recorded their network have none)
+            runs.setdefault(network_text(entry["network"]), []).append(name)
+    if not runs:
+        return []
+    if len(runs) == 1 and sum(map(len, runs.values())) == len(results["runs"]):
+        return ["", f"**Network (every run):** {next(iter(runs))}."]
+    return ["", "**Networks:** " + "; ".join(f"{text} ({', '.join(names)})" for text, names in runs.items()) + "."]
+
+
 def _section_table(results) -> list[str]:
     """Paper Table 1 layout: digit and colour accuracy per radius, MSE, FID, time (ours (paper))."""
     radii = results["evaluation"]["radii"]
@@ -1261,6 +1288,7 @@ def results_markdown(results: Mapping[str, Any]) -> str:
              f"{', '.join(f'{r:g}' for r in settings['radii'])} on {settings.get('limit') or 'all'} test examples, "
              f"seed {settings.get('seed')}. FID is a classifier FID (features of a small in-project classifier, not "
              f"Inception)."]
+    lines += _networks_line(results)
     for claim in results["report"].get("claims", ()):
         lines += ["", f"- Claim: {claim}"]
     for section in results["report"]["sections"]:
