@@ -356,6 +356,34 @@ def _profile_runners(group, models_by_key, batch, images_per_step):
     return rows
 
 
+XLA_LOOP_MODELS = ("VAE", "AVAE", "AVAE(mean)")
+XLA_LOOP = "(one XLA loop)"
+
+
+def _xla_loop_runners(models_by_key, batch, images_per_step, steps_per_call: int):
+    """The MLP's train_step `steps_per_call` times inside ONE XLA-compiled function on the cached batch: the step's
+    own cost without Keras' per-step loop (fit with jit_compile=True and steps_per_execution runs a non-XLA
+    while loop that launches the XLA-compiled step once per step). Not what fit does: what it leaves on the table,
+    and what `scripts/jax_reference.py --update_step_repeats`'s lax.scan times for the reference."""
+    import tensorflow as tf
+
+    rows = []
+    for name in XLA_LOOP_MODELS:
+        model = models_by_key.get((name, "xla"), models_by_key.get((name, "graph")))
+        if model is None:
+            continue
+
+        @tf.function(jit_compile=True)
+        def loop(x, model=model):
+            logs = model.train_step(x)
+            for _ in tf.range(steps_per_call - 1):
+                logs = model.train_step(x)
+            return logs["loss"]
+
+        rows.append(Runner(f"{name} {XLA_LOOP}", lambda loop=loop: float(loop(batch)), steps_per_call,
+                           images_per_step, kind=XLA_LOOP, mode="xla"))
+    return rows
+
 def run_step_time(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
     import keras
 
@@ -378,14 +406,18 @@ def run_step_time(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
                 runners.append(Runner(name, _cached_step_runner(model, batch, per_call), per_call, batch_size,
                                       kind="model step", mode=mode))
         runners += _profile_runners(group, built, batch, batch_size)
+        if arch == "mlp":
+            runners += _xla_loop_runners(built, batch, batch_size, per_call)
         # Row names must be unique within measure(): suffix the mode.
         for runner in runners:
             runner.meta["model"] = runner.name
             runner.name = f"{runner.name} [{runner.meta['mode']}]"
         rows = measure(runners, repeats)
         for row in rows:
-            baseline = next((r for r in rows if r.get("model") == "VAE" and r.get("mode") == row.get("mode")
-                             and r.get("kind") == "model step" and "median_ms" in r), None)
+            kind = XLA_LOOP if row.get("kind") == XLA_LOOP else "model step"  # to the VAE of its kind
+            vae = "VAE" if kind == "model step" else f"VAE {XLA_LOOP}"
+            baseline = next((r for r in rows if r.get("model") == vae and r.get("mode") == row.get("mode")
+                             and r.get("kind") == kind and "median_ms" in r), None)
             if baseline is not None and "median_ms" in row:
                 row["ratio_to_vae"] = row["median_ms"] / baseline["median_ms"]
         tables.append({

@@ -23,6 +23,12 @@ Set up once (a checkout of https://github.com/google-deepmind/deepmind-research 
 
 `scripts/benchmark.py --reference_python=~/avae_ref/bin/python --reference_dir=...` runs it before and after its
 `fit` section.
+
+`--update_step_repeats=N` also times the reference's update step alone on one cached batch (its ELBOs, MLP and
+`optax` Adam, rebuilt as `train.py` builds `update_step`; the loop's data, test batches and saves left out), two ways,
+in N interleaved repeats: one jitted call per step with a key from `hk.PRNGSequence` (as its loop dispatches), and
+`SCAN_STEPS` steps inside one jitted `lax.scan` with keys split on the device (as `model.fit` with
+`steps_per_execution` runs several steps per call). The second is the step's own cost, with no per-step dispatch.
 """
 
 from __future__ import annotations
@@ -41,11 +47,14 @@ flags.DEFINE_string("mnist_npz", os.path.expanduser("~/.cache/tf_avae/mnist.npz"
                     "tf_avae's MNIST cache (written by `tf-avae-prepare-data mnist`).")
 flags.DEFINE_list("models", ["vae", "avae"], "The reference's --model values to time.")
 flags.DEFINE_integer("intervals", 5, "Timed 1000-step intervals per model (after one untimed interval).")
+flags.DEFINE_integer("update_step_repeats", 0, "If > 0: also time the bare update step, per-step dispatch and "
+                     "inside one lax.scan, in this many interleaved repeats (see the module docstring).")
 flags.DEFINE_string("output", None, "Write the figures here as JSON.")
 FLAGS = flags.FLAGS
 
 STEPS_PER_INTERVAL = 1000  # the reference's --checkpoint_every default
 RUN_SH_FLAGS = {"latent_dim": 64, "rho": 0.975}  # run.sh's flags that differ from train_main's defaults
+SCAN_STEPS = 100  # update steps per jitted lax.scan call (as steps_per_execution=100)
 
 
 def _mnist_batches(path: str, subset: str, batch_size: int):
@@ -126,6 +135,61 @@ def time_model(model: str, intervals: int, saves: list) -> dict:
             "intervals_s": walls, "steps_per_interval": STEPS_PER_INTERVAL, "batch_size": batch}
 
 
+def time_update_steps(models: list, repeats: int) -> list:
+    """The reference's update step alone on one cached batch: ms per step dispatched one jitted call at a time
+    (keys from hk.PRNGSequence, as its loop) and inside one jitted lax.scan of SCAN_STEPS steps, models interleaved."""
+    import haiku as hk
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    from avae import decoders, encoders, vae
+
+    batch = np.random.default_rng(0).random((64, 28, 28, 3)).astype(np.float32)  # run.sh: batch 64, colorMNIST
+    keys = hk.PRNGSequence(0)
+    steps = {}
+    for model in models:
+        def elbo(data, model=model):  # train_main.main's encoder, decoder and VAE with run.sh's flags
+            v = vae.VAE(encoders.ColorMnistMLPEncoder(RUN_SH_FLAGS["latent_dim"]), decoders.ColorMnistMLPDecoder(0.5),
+                        RUN_SH_FLAGS["rho"])
+            return (v.vae_elbo if model == "vae" else v.avae_elbo)(data, hk.next_rng_key())
+
+        transformed = hk.transform(elbo)
+        # train.train's optimizer, loss and update step (learning rate 1e-4)
+        opt_init, opt_update = optax.chain(optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8), optax.scale(-1e-4))
+
+        def update(params, key, data, opt_state, transformed=transformed, opt_update=opt_update):
+            grads = jax.grad(lambda p: -jnp.mean(transformed.apply(p, key, data).elbo))(params)
+            updates, opt_state = opt_update(grads, opt_state)
+            return optax.apply_updates(params, updates), opt_state
+
+        def scanned(params, key, data, opt_state, update=update):
+            def body(carry, step_key):
+                return update(carry[0], step_key, data, carry[1]), None
+            return jax.lax.scan(body, (params, opt_state), jax.random.split(key, SCAN_STEPS))[0]
+
+        params = transformed.init(next(keys), batch)
+        state = (params, opt_init(params))
+        steps[model] = {"dispatch": jax.jit(update), "scan": jax.jit(scanned), "state": state}
+        for kind in ("dispatch", "scan"):  # compile, untimed
+            steps[model]["state"] = steps[model][kind](state[0], next(keys), batch, state[1])
+    samples = {(model, kind): [] for model in models for kind in ("dispatch", "scan")}
+    for _ in range(repeats):
+        for model in models:
+            for kind in ("dispatch", "scan"):
+                params, opt_state = steps[model]["state"]
+                start = time.perf_counter()
+                for _ in range(5 if kind == "scan" else 5 * SCAN_STEPS):
+                    params, opt_state = steps[model][kind](params, next(keys), batch, opt_state)
+                jax.block_until_ready(params)
+                samples[(model, kind)].append(1000 * (time.perf_counter() - start) / (5 * SCAN_STEPS))
+                steps[model]["state"] = (params, opt_state)
+    return [{"model": model, "kind": kind, "median_ms_per_step": statistics.median(samples[(model, kind)]),
+             "images_per_s": 64 * 1000 / statistics.median(samples[(model, kind)]), "ms_per_step": samples[(model, kind)],
+             "steps_per_call": SCAN_STEPS if kind == "scan" else 1, "batch_size": 64}
+            for model in models for kind in ("dispatch", "scan")]
+
+
 def main(_):
     import jax
 
@@ -138,6 +202,14 @@ def main(_):
         print(f"reference {row['model']}: {row['images_per_s']:,.0f} img/s (median of {len(row['intervals_s'])} x "
               f"{STEPS_PER_INTERVAL} steps; best {row['best_images_per_s']:,.0f}), {row['median_ms_per_step']:.2f} ms "
               f"per step, CPU {row['cpu_ms_per_step']:.2f} ms")
+    if FLAGS.update_step_repeats > 0:
+        result["update_step"] = time_update_steps(FLAGS.models, FLAGS.update_step_repeats)
+        medians = {(r["model"], r["kind"]): r["median_ms_per_step"] for r in result["update_step"]}
+        for row in result["update_step"]:
+            ratio = (f", AVAE / VAE {row['median_ms_per_step'] / medians[('vae', row['kind'])]:.2f}"
+                     if row["model"] != "vae" and ("vae", row["kind"]) in medians else "")
+            print(f"reference {row['model']} update step ({row['kind']}, {row['steps_per_call']} per call): "
+                  f"{row['median_ms_per_step']:.2f} ms per step ({row['images_per_s']:,.0f} img/s){ratio}")
     if FLAGS.output:
         with open(FLAGS.output + ".tmp", "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=2)

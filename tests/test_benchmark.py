@@ -60,6 +60,14 @@ def test_quick_run_writes_results_with_expected_keys(quick_run):
             _timed(row)
             assert row["ratio_to_vae"] > 0
         assert next(r for r in steps if r["model"] == "VAE")["ratio_to_vae"] == pytest.approx(1.0)
+    # the MLP's train_step inside one XLA-compiled loop, each to the VAE's loop
+    loops = {r["model"]: r for r in tables["mlp"]["rows"] if r["kind"] == "(one XLA loop)"}
+    assert set(loops) == {"VAE (one XLA loop)", "AVAE (one XLA loop)", "AVAE(mean) (one XLA loop)"}
+    for row in loops.values():
+        _timed(row)
+        assert row["mode"] == "xla"
+        assert row["ratio_to_vae"] == pytest.approx(row["median_ms"] / loops["VAE (one XLA loop)"]["median_ms"])
+    assert not [r for r in tables["conv"]["rows"] if r["kind"] == "(one XLA loop)"]
 
     fit = results["fit"]
     assert {r["model"] for r in fit["rows"]} >= {"VAE", "AVAE"}
