@@ -384,6 +384,7 @@ def _xla_loop_runners(models_by_key, batch, images_per_step, steps_per_call: int
                            images_per_step, kind=XLA_LOOP, mode="xla"))
     return rows
 
+
 def run_step_time(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
     import keras
 
@@ -414,10 +415,9 @@ def run_step_time(quick: bool, repeats: int, seed: int) -> dict[str, Any]:
             runner.name = f"{runner.name} [{runner.meta['mode']}]"
         rows = measure(runners, repeats)
         for row in rows:
-            kind = XLA_LOOP if row.get("kind") == XLA_LOOP else "model step"  # to the VAE of its kind
-            vae = "VAE" if kind == "model step" else f"VAE {XLA_LOOP}"
+            vae = f"VAE {XLA_LOOP}" if row.get("kind") == XLA_LOOP else "VAE"  # the VAE of the row's kind
             baseline = next((r for r in rows if r.get("model") == vae and r.get("mode") == row.get("mode")
-                             and r.get("kind") == kind and "median_ms" in r), None)
+                             and "median_ms" in r), None)
             if baseline is not None and "median_ms" in row:
                 row["ratio_to_vae"] = row["median_ms"] / baseline["median_ms"]
         tables.append({
