@@ -43,7 +43,8 @@ pixels scrambled, each pixel's channels kept together)?
 Arguments: (none) 5000 steps of batch 64, Adam lr 1e-3, seed 0, evaluation on 5000 test examples, as Table 1
 (~4.5 min of training per run on the first 2-core machine, 14-18 min on later ones, one core per run; evaluation
 ~1.5-4 min); `smoke` (CI); `paper` (100k steps at lr 1e-4, whole test set). On the MLP 4 x 200 (no stride grid;
-results/delusion_centre_mlp_5k.md): add `--config.base.network.architecture=mlp` and a `--config.title` that says so.
+results/delusion_centre_mlp_5k.md): add `--config.base.network.architecture=mlp` (results.md's Network line
+names it; a `--config.title` may too).
 """
 
 from tf_avae import reproduce_lib, train_lib
