@@ -375,10 +375,10 @@ def _xla_loop_runners(models_by_key, batch, images_per_step, steps_per_call: int
 
         @tf.function(jit_compile=True)
         def loop(x, model=model):
-            logs = model.train_step(x)
-            for _ in tf.range(steps_per_call - 1):
-                logs = model.train_step(x)
-            return logs["loss"]
+            loss = tf.zeros([])
+            for _ in tf.range(steps_per_call):  # train_step traced once, inside the loop
+                loss = model.train_step(x)["loss"]
+            return loss
 
         rows.append(Runner(f"{name} {XLA_LOOP}", lambda loop=loop: float(loop(batch)), steps_per_call,
                            images_per_step, kind=XLA_LOOP, mode="xla"))
