@@ -55,6 +55,7 @@ FLAGS = flags.FLAGS
 STEPS_PER_INTERVAL = 1000  # the reference's --checkpoint_every default
 RUN_SH_FLAGS = {"latent_dim": 64, "rho": 0.975}  # run.sh's flags that differ from train_main's defaults
 SCAN_STEPS = 100  # update steps per jitted lax.scan call (as steps_per_execution=100)
+SCAN_CALLS = 5  # lax.scan calls per timed sample; the dispatched kind runs as many steps, one call each
 
 
 def _mnist_batches(path: str, subset: str, batch_size: int):
@@ -173,21 +174,25 @@ def time_update_steps(models: list, repeats: int) -> list:
         steps[model] = {"dispatch": jax.jit(update), "scan": jax.jit(scanned), "state": state}
         for kind in ("dispatch", "scan"):  # compile, untimed
             steps[model]["state"] = steps[model][kind](state[0], next(keys), batch, state[1])
-    samples = {(model, kind): [] for model in models for kind in ("dispatch", "scan")}
+    steps_per_call = {"dispatch": 1, "scan": SCAN_STEPS}
+    samples = {(model, kind): [] for model in models for kind in steps_per_call}
     for _ in range(repeats):
         for model in models:
-            for kind in ("dispatch", "scan"):
+            for kind, per_call in steps_per_call.items():
                 params, opt_state = steps[model]["state"]
                 start = time.perf_counter()
-                for _ in range(5 if kind == "scan" else 5 * SCAN_STEPS):
+                for _ in range(SCAN_CALLS * SCAN_STEPS // per_call):
                     params, opt_state = steps[model][kind](params, next(keys), batch, opt_state)
                 jax.block_until_ready(params)
-                samples[(model, kind)].append(1000 * (time.perf_counter() - start) / (5 * SCAN_STEPS))
+                samples[(model, kind)].append(1000 * (time.perf_counter() - start) / (SCAN_CALLS * SCAN_STEPS))
                 steps[model]["state"] = (params, opt_state)
-    return [{"model": model, "kind": kind, "median_ms_per_step": statistics.median(samples[(model, kind)]),
-             "images_per_s": 64 * 1000 / statistics.median(samples[(model, kind)]), "ms_per_step": samples[(model, kind)],
-             "steps_per_call": SCAN_STEPS if kind == "scan" else 1, "batch_size": 64}
-            for model in models for kind in ("dispatch", "scan")]
+    rows = []
+    for (model, kind), ms in samples.items():
+        median = statistics.median(ms)
+        rows.append({"model": model, "kind": kind, "median_ms_per_step": median,
+                     "images_per_s": len(batch) * 1000 / median, "ms_per_step": ms,
+                     "steps_per_call": steps_per_call[kind], "batch_size": len(batch)})
+    return rows
 
 
 def main(_):
